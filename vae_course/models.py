@@ -1,0 +1,262 @@
+"""Models: a deterministic autoencoder and VAEs that speak in ``torch.distributions``.
+
+Introduced in notebook 01 (autoencoder) and notebook 06 (VAE on MNIST).
+
+Every generative model here follows one protocol, which is all the objectives rely on:
+
+- ``encode(x)`` returns q(z|x), a distribution with batch shape (B,) and event shape (latent_dim,);
+- ``decode(z)`` returns p(x|z), a distribution with event shape (1, 28, 28); ``z`` may carry leading
+  sample dimensions, e.g. (K, B, latent_dim) gives batch shape (K, B);
+- ``prior`` is p(z) = N(0, I) with event shape (latent_dim,); ``latent_dim`` is an attribute.
+
+Inputs are checked once, at ``encode``: a wrong shape, a non-float dtype (such as uint8 pixels 0-255),
+NaN/inf, or values outside [0, 1] for a Bernoulli-type likelihood raise a ``ValueError`` naming the fix.
+The distributions are built with ``validate_args=False``: that check has been done, and torch's own
+would reject grey pixel values under a Bernoulli likelihood. Reading a grey value x in [0, 1] as
+"x log p + (1 - x) log(1 - p)" is the usual binary cross-entropy on MNIST (not a normalised density
+for non-binary x: that is what the continuous Bernoulli fixes).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.distributions import Bernoulli, ContinuousBernoulli, Distribution, Independent, Normal
+
+IMAGE_SHAPE = (1, 28, 28)
+NUM_PIXELS = math.prod(IMAGE_SHAPE)  # 784
+LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian")
+# exp(0.5 * logvar) stays finite and positive in float32 inside this range: sigma in [3e-7, 2.2e4].
+LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
+# A learned Gaussian scale may not shrink below this: on MNIST's constant black border, an unbounded
+# scale would shrink to 0 and send log p(x|z) to +infinity.
+MIN_GAUSSIAN_SCALE = 1e-2
+
+
+def check_images(x: torch.Tensor, *, unit_interval: bool = True, like: torch.Tensor | None = None) -> None:
+    """Raise a ``ValueError`` naming the fix unless ``x`` is a float batch of shape (B, 1, 28, 28).
+
+    ``unit_interval``: values must lie in [0, 1] (Bernoulli-type likelihoods read them as probabilities).
+    ``like``: a parameter of the model; ``x`` must share its dtype and device.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"expected a torch.Tensor of images, got {type(x).__name__}: use torch.as_tensor(x)")
+    if x.dim() != 4 or tuple(x.shape[1:]) != IMAGE_SHAPE:
+        hint = ""
+        if x.shape and x.shape[-1] == NUM_PIXELS:
+            hint = ": these look like flat vectors, use x.view(-1, 1, 28, 28)"
+        elif x.dim() == 3 and tuple(x.shape[1:]) == (28, 28):
+            hint = ": add the channel dimension with x.unsqueeze(1)"
+        elif tuple(x.shape) == (28, 28) or tuple(x.shape) == IMAGE_SHAPE:
+            hint = ": a single image, use x.view(1, 1, 28, 28)"
+        raise ValueError(f"expected images of shape (batch, 1, 28, 28), got {tuple(x.shape)}{hint}")
+    if x.shape[0] == 0:
+        raise ValueError("got an empty batch (0 images)")
+    if not x.is_floating_point():
+        raise ValueError(
+            f"images have dtype {x.dtype}; the model expects floats in [0, 1]: use x.float() / 255"
+        )
+    if like is not None and x.dtype != like.dtype:
+        raise ValueError(f"images are {x.dtype} but the model is {like.dtype}: use x.to({like.dtype})")
+    if like is not None and x.device != like.device:
+        raise ValueError(
+            f"images are on {x.device} but the model is on {like.device}: use x.to('{like.device}')"
+        )
+    # One reduction and one synchronisation: NaN propagates into both extremes, inf shows in one.
+    low, high = torch.stack(torch.aminmax(x)).tolist()
+    if math.isnan(low) or math.isnan(high):
+        raise ValueError("images contain NaN: check the preprocessing that produced them")
+    if math.isinf(low) or math.isinf(high):
+        raise ValueError("images contain inf: check the preprocessing that produced them")
+    if unit_interval and (low < 0.0 or high > 1.0):
+        fix = "divide 0-255 pixels by 255" if high > 1.0 else "rescale them to [0, 1]"
+        raise ValueError(
+            f"images range over [{low:.4g}, {high:.4g}] but this likelihood needs values in [0, 1]: {fix}, "
+            "or use likelihood='gaussian'"
+        )
+
+
+def mlp(sizes: Sequence[int]) -> nn.Sequential:
+    """Linear layers of the given sizes with ReLU between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        if i > 0:
+            layers.append(nn.ReLU())
+        layers.append(nn.Linear(n_in, n_out))
+    return nn.Sequential(*layers)
+
+
+class Autoencoder(nn.Module):
+    """A deterministic autoencoder: x -> code z -> reconstruction x_hat (notebook 01).
+
+    ``encode`` and ``decode`` return tensors, not distributions: there is no prior, so nothing here
+    is generative. It trains by minimising the binary cross-entropy between x and x_hat, summed over
+    pixels (``vae_course.objectives.reconstruction_loss``).
+    """
+
+    def __init__(self, latent_dim: int, hidden_dims: Sequence[int] = (400,)) -> None:
+        super().__init__()
+        _check_sizes(latent_dim, hidden_dims)
+        self.latent_dim = latent_dim
+        self.config = {"latent_dim": latent_dim, "hidden_dims": list(hidden_dims)}
+        self.encoder = nn.Sequential(nn.Flatten(), mlp([NUM_PIXELS, *hidden_dims, latent_dim]))
+        self.decoder = mlp([latent_dim, *reversed(hidden_dims), NUM_PIXELS])
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The code z = f(x), shape (B, latent_dim)."""
+        check_images(x, like=next(self.parameters()))
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The reconstruction x_hat = sigmoid(g(z)) in [0, 1], shape (..., 1, 28, 28)."""
+        return torch.sigmoid(self.decoder(z)).unflatten(-1, IMAGE_SHAPE)  # (..., 784) => (..., 1, 28, 28)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """decode(encode(x))."""
+        return self.decode(self.encode(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.reconstruct(x)
+
+
+class LatentVariableModel(nn.Module):
+    """What every VAE shares: the prior, the Gaussian encoder q(z|x) and the likelihood p(x|z).
+
+    A subclass supplies two networks: ``encoder`` maps (N, 1, 28, 28) to (N, 2 * latent_dim), the mean
+    and log-variance of q(z|x); ``decoder`` maps (N, latent_dim) to (N, 1, 28, 28), one number per pixel
+    that parameterises p(x|z).
+    """
+
+    encoder: nn.Module
+    decoder: nn.Module
+
+    def __init__(self, latent_dim: int, likelihood: str = "bernoulli", gaussian_scale: float | None = None) -> None:
+        super().__init__()
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"unknown likelihood {likelihood!r}: choose one of {LIKELIHOODS}")
+        if gaussian_scale is not None and likelihood != "gaussian":
+            raise ValueError("gaussian_scale applies only to likelihood='gaussian'")
+        if gaussian_scale is not None and not gaussian_scale > 0:
+            raise ValueError(f"gaussian_scale must be positive, got {gaussian_scale}")
+        self.latent_dim = latent_dim
+        self.likelihood = likelihood
+        self.gaussian_scale = gaussian_scale
+        # Buffers, not constants: the prior follows the model to its device and dtype.
+        self.register_buffer("prior_loc", torch.zeros(latent_dim))
+        self.register_buffer("prior_scale", torch.ones(latent_dim))
+        if likelihood == "gaussian" and gaussian_scale is None:
+            self.log_scale = nn.Parameter(torch.zeros(()))  # one learned sigma for all pixels
+
+    @property
+    def prior(self) -> Distribution:
+        """p(z) = N(0, I), event shape (latent_dim,)."""
+        return Independent(Normal(self.prior_loc, self.prior_scale, validate_args=False), 1, validate_args=False)
+
+    def encode(self, x: torch.Tensor) -> Distribution:
+        """q(z|x) = N(mu(x), diag(sigma(x)^2)), batch shape (B,), event shape (latent_dim,)."""
+        check_images(x, unit_interval=self.likelihood != "gaussian", like=self.prior_loc)
+        mu, logvar = self.encoder(x).chunk(2, dim=-1)  # (B, 2 * latent_dim) => 2 x (B, latent_dim)
+        logvar = logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)  # no overflow in exp, no sigma of exactly 0
+        return Independent(Normal(mu, torch.exp(0.5 * logvar), validate_args=False), 1, validate_args=False)
+
+    def decode(self, z: torch.Tensor) -> Distribution:
+        """p(x|z), event shape (1, 28, 28); z of shape (..., latent_dim) gives batch shape (...).
+
+        "bernoulli": Bernoulli(logits); "continuous_bernoulli": ContinuousBernoulli(logits), the
+        normalised version for grey values (Loaiza-Ganem & Cunningham 2019); "gaussian":
+        Normal(sigmoid(output), sigma). In every case ``decode(z).mean`` is an image in [0, 1].
+        """
+        leading = z.shape[:-1]
+        out = self.decoder(z.reshape(-1, self.latent_dim))  # (N, latent_dim) => (N, 1, 28, 28)
+        out = out.reshape(*leading, *IMAGE_SHAPE)
+        if self.likelihood == "bernoulli":
+            pixels: Distribution = Bernoulli(logits=out, validate_args=False)
+        elif self.likelihood == "continuous_bernoulli":
+            pixels = ContinuousBernoulli(logits=out, validate_args=False)
+        else:
+            pixels = Normal(torch.sigmoid(out), self._gaussian_scale(out), validate_args=False)
+        return Independent(pixels, len(IMAGE_SHAPE), validate_args=False)
+
+    def _gaussian_scale(self, like: torch.Tensor) -> torch.Tensor:
+        if self.gaussian_scale is not None:
+            return torch.full_like(like, self.gaussian_scale)
+        return (MIN_GAUSSIAN_SCALE + torch.exp(self.log_scale)).expand_as(like)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """The mean image of p(x|z) at z = the mean of q(z|x): a deterministic reconstruction."""
+        return self.decode(self.encode(x).mean).mean
+
+    def sample(self, num_images: int) -> torch.Tensor:
+        """Mean images of p(x|z) for z ~ p(z): (num_images, 1, 28, 28)."""
+        return self.decode(self.prior.sample((num_images,))).mean
+
+    def forward(self, x: torch.Tensor) -> tuple[Distribution, Distribution]:
+        """(q(z|x), p(x|z)) for one reparameterised sample z ~ q(z|x)."""
+        posterior = self.encode(x)
+        return posterior, self.decode(posterior.rsample())
+
+
+class VAE(LatentVariableModel):
+    """The VAE of Kingma & Welling (2014) with MLPs: 784-400-(20 + 20) encoder, 20-400-784 decoder.
+
+    ``likelihood``: "bernoulli", "continuous_bernoulli" or "gaussian"; ``gaussian_scale`` fixes sigma of
+    the Gaussian likelihood (learned when None).
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = 20,
+        hidden_dims: Sequence[int] = (400,),
+        likelihood: str = "bernoulli",
+        gaussian_scale: float | None = None,
+    ) -> None:
+        _check_sizes(latent_dim, hidden_dims)
+        super().__init__(latent_dim, likelihood, gaussian_scale)
+        self.config = {
+            "latent_dim": latent_dim,
+            "hidden_dims": list(hidden_dims),
+            "likelihood": likelihood,
+            "gaussian_scale": gaussian_scale,
+        }
+        self.encoder = nn.Sequential(nn.Flatten(), mlp([NUM_PIXELS, *hidden_dims, 2 * latent_dim]))
+        self.decoder = nn.Sequential(
+            mlp([latent_dim, *reversed(hidden_dims), NUM_PIXELS]),
+            nn.Unflatten(-1, IMAGE_SHAPE),  # (N, 784) => (N, 1, 28, 28)
+        )
+
+
+class ConvVAE(LatentVariableModel):
+    """A small convolutional VAE: two stride-2 convolutions down, two transposed convolutions up."""
+
+    def __init__(self, latent_dim: int = 20, likelihood: str = "bernoulli", gaussian_scale: float | None = None) -> None:
+        _check_sizes(latent_dim, ())
+        super().__init__(latent_dim, likelihood, gaussian_scale)
+        self.config = {"latent_dim": latent_dim, "likelihood": likelihood, "gaussian_scale": gaussian_scale}
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, 32, kernel_size=4, stride=2, padding=1),  # 1x28x28 => 32x14x14
+            nn.ReLU(),
+            nn.Conv2d(32, 64, kernel_size=4, stride=2, padding=1),  # 32x14x14 => 64x7x7
+            nn.ReLU(),
+            nn.Flatten(),  # 64x7x7 => 3136
+            nn.Linear(64 * 7 * 7, 2 * latent_dim),
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim, 64 * 7 * 7),
+            nn.ReLU(),
+            nn.Unflatten(-1, (64, 7, 7)),  # 3136 => 64x7x7
+            nn.ConvTranspose2d(64, 32, kernel_size=4, stride=2, padding=1),  # 64x7x7 => 32x14x14
+            nn.ReLU(),
+            nn.ConvTranspose2d(32, 1, kernel_size=4, stride=2, padding=1),  # 32x14x14 => 1x28x28
+        )
+
+
+MODELS: dict[str, type[nn.Module]] = {cls.__name__: cls for cls in (Autoencoder, VAE, ConvVAE)}
+
+
+def _check_sizes(latent_dim: int, hidden_dims: Sequence[int]) -> None:
+    for size in (latent_dim, *hidden_dims):
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"latent_dim and hidden_dims must be positive integers, got {size!r}")

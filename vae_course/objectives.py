@@ -1,0 +1,165 @@
+"""The ELBO family, written once against the model protocol (see ``vae_course.models``).
+
+Introduced in notebook 04 (the ELBO) and notebook 05 (reparameterization); used to train and
+evaluate every VAE.
+
+Conventions, the same for every function here:
+
+- values are *per example*, shape (B,), in nats (natural logarithms);
+- they are *summed* over pixels and over latent dimensions, never averaged: log p(x|z) of a 28x28
+  image is a sum of 784 per-pixel terms. Averaging over pixels would shrink the reconstruction term
+  784-fold against the KL term and change the model being fitted (notebook 04 shows how);
+- a scalar loss, when one is needed, is the mean over the batch, taken by the caller.
+
+Any module with ``encode(x) -> q(z|x)``, ``decode(z) -> p(x|z)`` and a ``prior`` works, in any
+floating dtype: nothing here depends on the package's own models or on the shape of x.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch.distributions import Distribution, kl_divergence
+
+
+class GenerativeModel(Protocol):
+    """The protocol the objectives rely on."""
+
+    latent_dim: int
+
+    @property
+    def prior(self) -> Distribution: ...
+
+    def encode(self, x: torch.Tensor) -> Distribution: ...
+
+    def decode(self, z: torch.Tensor) -> Distribution: ...
+
+
+class ELBOTerms(NamedTuple):
+    """The two terms of the ELBO, per example (B,):
+
+    ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z)) = reconstruction - kl.
+
+    In the rate-distortion reading (Alemi et al. 2018), distortion = -reconstruction and rate = kl.
+    """
+
+    reconstruction: torch.Tensor
+    kl: torch.Tensor
+
+    @property
+    def distortion(self) -> torch.Tensor:
+        """D = -E_q[log p(x|z)], nats per example."""
+        return -self.reconstruction
+
+    @property
+    def rate(self) -> torch.Tensor:
+        """R = KL(q(z|x) || p(z)), nats per example."""
+        return self.kl
+
+    @property
+    def elbo(self) -> torch.Tensor:
+        """ELBO = -(D + R), nats per example."""
+        return self.reconstruction - self.kl
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag(exp(logvar))) || N(0, I)) in closed form, summed over the last dimension:
+
+    KL = 1/2 * sum_j (mu_j^2 + exp(logvar_j) - 1 - logvar_j).
+    """
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=-1)
+
+
+def kl_to_prior(posterior: Distribution, prior: Distribution, z: torch.Tensor | None = None) -> torch.Tensor:
+    """KL(q || p): analytic when torch.distributions knows the pair, else the one-sample Monte Carlo
+    estimate log q(z) - log p(z) at ``z`` ~ q (drawn here if not given)."""
+    try:
+        return kl_divergence(posterior, prior)
+    except NotImplementedError:
+        if z is None:
+            z = posterior.rsample()
+        return posterior.log_prob(z) - prior.log_prob(z)
+
+
+def elbo_terms(model: GenerativeModel, x: torch.Tensor) -> ELBOTerms:
+    """Reconstruction E_q[log p(x|z)] (one reparameterised sample z = mu + sigma * eps) and the
+    KL-to-prior (analytic where the distributions allow it), per example (B,).
+
+    The analytic KL has less variance than the Monte Carlo ELBO of ``elbo``: this is the form used
+    for training (Kingma & Welling 2014, eq. 10).
+    """
+    posterior = model.encode(x)
+    z = posterior.rsample()  # (B, latent_dim), differentiable in the encoder's parameters
+    reconstruction = model.decode(z).log_prob(x)
+    return ELBOTerms(reconstruction, kl_to_prior(posterior, model.prior, z))
+
+
+def _log_weights(model: GenerativeModel, posterior: Distribution, x: torch.Tensor, num_samples: int) -> torch.Tensor:
+    """log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x) for z_k ~ q(z|x): shape (K, B)."""
+    z = posterior.rsample((num_samples,))  # (K, B, latent_dim)
+    return model.decode(z).log_prob(x) + model.prior.log_prob(z) - posterior.log_prob(z)
+
+
+def _check_num_samples(num_samples: int) -> None:
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
+
+
+def elbo(model: GenerativeModel, x: torch.Tensor, num_samples: int = 1) -> torch.Tensor:
+    """Monte Carlo ELBO with reparameterised samples z_k = mu + sigma * eps_k, per example (B,):
+
+    ELBO(x) ~= 1/K * sum_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)],  z_k ~ q(z|x).
+
+    Unbiased for the ELBO for every K; a larger K only lowers its variance.
+    """
+    _check_num_samples(num_samples)
+    return _log_weights(model, model.encode(x), x, num_samples).mean(dim=0)
+
+
+def iwae_bound(model: GenerativeModel, x: torch.Tensor, num_samples: int) -> torch.Tensor:
+    """Importance-weighted bound of Burda et al. (2015), per example (B,):
+
+    L_K(x) = E[log 1/K * sum_k w_k],  w_k = p(x, z_k) / q(z_k|x),  z_k ~ q(z|x).
+
+    L_1 is the ELBO; L_K <= L_{K+1} <= log p(x) in expectation, and L_K -> log p(x) as K grows.
+    """
+    _check_num_samples(num_samples)
+    log_w = _log_weights(model, model.encode(x), x, num_samples)
+    return torch.logsumexp(log_w, dim=0) - math.log(num_samples)
+
+
+@torch.no_grad()
+def log_likelihood(
+    model: GenerativeModel, x: torch.Tensor, num_samples: int = 1000, max_batch_elements: int = 2**14
+) -> torch.Tensor:
+    """Importance-sampled estimate of log p(x), per example (B,), with q(z|x) as the proposal:
+
+    log p(x) ~= log 1/K * sum_k p(x, z_k) / q(z_k|x),  z_k ~ q(z|x),
+
+    i.e. ``iwae_bound`` with large K (Burda et al. use K = 5000). Samples are drawn in chunks of at
+    most ``max_batch_elements`` decoded images and combined with a running log-sum-exp, so memory
+    stays bounded whatever ``num_samples`` is.
+    """
+    _check_num_samples(num_samples)
+    posterior = model.encode(x)
+    chunk = max(1, max_batch_elements // x.shape[0])
+    total = None
+    for start in range(0, num_samples, chunk):
+        log_w = _log_weights(model, posterior, x, min(chunk, num_samples - start))
+        part = torch.logsumexp(log_w, dim=0)
+        total = part if total is None else torch.logaddexp(total, part)
+    return total - math.log(num_samples)
+
+
+def reconstruction_loss(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The autoencoder's loss, per example (B,): binary cross-entropy summed over pixels,
+
+    BCE(x, x_hat) = -sum_i [x_i log x_hat_i + (1 - x_i) log(1 - x_hat_i)],  x_hat = decode(encode(x)).
+
+    It is the Bernoulli -log p(x|z) of a VAE, so the two are measured in the same nats.
+    """
+    x_hat = model.reconstruct(x)
+    return F.binary_cross_entropy(x_hat, x, reduction="none").flatten(start_dim=1).sum(dim=1)

@@ -1,0 +1,274 @@
+"""Training: one ``fit`` for the autoencoder and every VAE.
+
+Introduced in notebook 01 (autoencoder) and notebook 06 (VAE on MNIST).
+
+The loop is written for speed on a laptop CPU as much as on a GPU: the whole dataset sits on the
+training device as one tensor, mini-batches are gathered by index (``vae_course.data.batches``), and
+per-step metrics are accumulated as tensors and read back once per epoch, so the device never waits
+for Python in the middle of an epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import checkpoint as checkpoints
+from .data import ImageData, batches, binarize
+from .models import check_images
+from .objectives import elbo_terms, reconstruction_loss
+
+LOSSES = ("auto", "elbo", "kl_only", "reconstruction")
+EVAL_BATCH_SIZE = 1000
+
+
+def get_device() -> torch.device:
+    """The best available device: CUDA, then Apple's MPS, then the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+@dataclass
+class History:
+    """Per-epoch numbers of one ``fit`` run, in nats per example (averaged over examples).
+
+    ``train`` and ``test`` map a metric name to one value per epoch. For a VAE the metrics are
+    "loss" (what was minimised: distortion + beta * rate, or rate alone for "kl_only"), "neg_elbo"
+    (-ELBO = distortion + rate), "rate" (KL(q(z|x) || p(z))) and "distortion" (-E_q[log p(x|z)]).
+    For the autoencoder they are "loss" and "distortion" (both the summed binary cross-entropy).
+    Train numbers are averages over the epoch's mini-batches, taken while the model was learning;
+    test numbers are measured after the epoch.
+    """
+
+    train: dict[str, list[float]] = field(default_factory=dict)
+    test: dict[str, list[float]] = field(default_factory=dict)
+    seconds: list[float] = field(default_factory=list)
+    images_per_second: list[float] = field(default_factory=list)
+
+    @property
+    def epochs(self) -> int:
+        return len(self.seconds)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> History:
+        return cls(**values)
+
+    def __str__(self) -> str:
+        return "\n".join(self.describe_epoch(i) for i in range(self.epochs))
+
+    def describe_epoch(self, index: int) -> str:
+        """One line of numbers for epoch ``index`` (0-based)."""
+        parts = [f"epoch {index + 1}"]
+        for split, metrics in (("train", self.train), ("test", self.test)):
+            for name, values in metrics.items():
+                # The loss is shown unless it is one of the other numbers (-ELBO when beta = 1, ...).
+                if name == "loss" and any(v[index] == values[index] for k, v in metrics.items() if k != "loss"):
+                    continue
+                parts.append(f"{split} {name} {values[index]:.2f}")
+        parts.append(f"{self.images_per_second[index]:,.0f} img/s")
+        return " | ".join(parts)
+
+
+def fit(
+    model: nn.Module,
+    train_data: torch.Tensor | ImageData,
+    *,
+    epochs: int,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    test_data: torch.Tensor | ImageData | None = None,
+    device: torch.device | str | None = None,
+    seed: int = 0,
+    beta: float = 1.0,
+    loss: str = "auto",
+    binarized: bool = False,
+    progress: bool = True,
+    checkpoint: str | Path | None = None,
+    on_epoch_end: Callable[[History], None] | None = None,
+) -> History:
+    """Train ``model`` with Adam and return its ``History``.
+
+    The loss per example (averaged over each mini-batch for the gradient step):
+
+    - ``"elbo"``: distortion + beta * rate = -E_q[log p(x|z)] + beta * KL(q(z|x) || p(z)).
+      beta = 1 is -ELBO; beta > 1 is the beta-VAE (Higgins et al. 2017); beta = 0 drops the KL term
+      (the "no KL" ablation, a plain autoencoder with noise).
+    - ``"kl_only"``: rate alone, the "no reconstruction" ablation.
+    - ``"reconstruction"``: the autoencoder's summed binary cross-entropy.
+    - ``"auto"``: "reconstruction" for a model without a prior (the ``Autoencoder``), else "elbo".
+
+    ``binarized=True`` trains on dynamically binarized images (resampled each batch) and evaluates on
+    one fixed binarization of ``test_data``. With ``checkpoint=path`` the run is saved after every
+    epoch and, when the file exists, resumed from it: calling ``fit`` again after an interruption (or
+    re-running a notebook cell) continues where it stopped, or returns at once if it already finished.
+    The same ``seed`` on a CPU gives identical numbers, resumed or not.
+    """
+    kind = _check_arguments(model, epochs, batch_size, lr, beta, loss)
+    device = torch.device(device) if device is not None else get_device()
+    train_images = _images(train_data, "train_data").to(device)
+    test_images = _images(test_data, "test_data").to(device) if test_data is not None else None
+    model.to(device)
+    unit_interval = getattr(model, "likelihood", "bernoulli") != "gaussian"
+    check_images(train_images, unit_interval=unit_interval, like=next(model.parameters()))
+    if test_images is not None:
+        check_images(test_images, unit_interval=unit_interval, like=next(model.parameters()))
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    shuffle = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    history = History()
+    settings = {"batch_size": batch_size, "lr": lr, "beta": beta, "loss": kind, "seed": seed,
+                "binarized": binarized, "num_train_images": len(train_images)}
+    if checkpoint is not None and Path(checkpoint).exists():
+        history = _resume(Path(checkpoint), model, optimizer, shuffle, settings, device)
+    if binarized and test_images is not None:
+        test_images = binarize(test_images, torch.Generator(device).manual_seed(seed))
+
+    steps_per_epoch = math.ceil(len(train_images) / batch_size)
+    bar = tqdm(total=epochs * steps_per_epoch, initial=history.epochs * steps_per_epoch,
+               desc="training", unit="batch", disable=not progress)
+    for _ in range(history.epochs, epochs):
+        model.train()
+        start = time.perf_counter()
+        totals = None
+        for x in batches(train_images, batch_size, generator=shuffle, binarized=binarized):
+            per_example, metrics = _objective(model, x, kind, beta)
+            optimizer.zero_grad(set_to_none=True)
+            per_example.mean().backward()
+            optimizer.step()
+            # Summed on the device, read once per epoch: no .item() synchronisation per step.
+            step_totals = metrics.detach().sum(dim=1)
+            totals = step_totals if totals is None else totals + step_totals
+            bar.update()
+        _record(history.train, kind, (totals / len(train_images)).tolist())
+        seconds = time.perf_counter() - start
+        history.seconds.append(seconds)
+        history.images_per_second.append(len(train_images) / seconds)
+        if test_images is not None:
+            _record(history.test, kind, evaluate(model, test_images, kind, beta))
+        bar.set_postfix_str(f"train loss {history.train['loss'][-1]:.1f}")
+        if checkpoint is not None:
+            _save(Path(checkpoint), model, optimizer, shuffle, settings, history, device)
+        if on_epoch_end is not None:
+            on_epoch_end(history)
+    bar.close()
+    model.eval()
+    return history
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, images: torch.Tensor, loss: str = "auto", beta: float = 1.0) -> list[float]:
+    """Average per-example metrics of ``fit``'s loss over ``images``, in chunks that bound memory:
+    [loss, -ELBO, rate, distortion] for a VAE, [loss, distortion] for the autoencoder."""
+    loss = _resolve_loss(model, loss)
+    model.eval()
+    totals = None
+    for x in batches(images, EVAL_BATCH_SIZE, shuffle=False):
+        _, metrics = _objective(model, x, loss, beta)
+        totals = metrics.sum(dim=1) if totals is None else totals + metrics.sum(dim=1)
+    return (totals / len(images)).tolist()
+
+
+_METRICS = {
+    "elbo": ("loss", "neg_elbo", "rate", "distortion"),
+    "kl_only": ("loss", "neg_elbo", "rate", "distortion"),
+    "reconstruction": ("loss", "distortion"),
+}
+
+
+def _objective(model: nn.Module, x: torch.Tensor, kind: str, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(per-example loss (B,), metrics (M, B) in the order of ``_METRICS[kind]``)."""
+    if kind == "reconstruction":
+        bce = reconstruction_loss(model, x)
+        return bce, torch.stack([bce, bce])
+    terms = elbo_terms(model, x)
+    distortion, rate = terms.distortion, terms.rate
+    per_example = rate if kind == "kl_only" else distortion + beta * rate
+    return per_example, torch.stack([per_example, distortion + rate, rate, distortion])
+
+
+def _record(metrics: dict[str, list[float]], kind: str, values: list[float]) -> None:
+    for name, value in zip(_METRICS[kind], values):
+        metrics.setdefault(name, []).append(value)
+
+
+def _check_arguments(model: nn.Module, epochs: int, batch_size: int, lr: float, beta: float, loss: str) -> str:
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if isinstance(lr, bool) or not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if isinstance(beta, bool) or not (isinstance(beta, (int, float)) and beta >= 0 and math.isfinite(beta)):
+        raise ValueError(f"beta must be a number >= 0, got {beta!r}")
+    return _resolve_loss(model, loss)
+
+
+def _resolve_loss(model: nn.Module, loss: str) -> str:
+    """The loss ``fit`` uses: "auto" resolved, and a clear error for one the model cannot train with."""
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}: choose one of {LOSSES}")
+    has_prior = hasattr(model, "prior")
+    if loss == "auto":
+        loss = "elbo" if has_prior else "reconstruction"
+    if loss in ("elbo", "kl_only") and not has_prior:
+        raise ValueError(f"loss={loss!r} needs a model with a prior (a VAE); this model trains with loss='reconstruction'")
+    if loss == "reconstruction" and has_prior:
+        raise ValueError("loss='reconstruction' is for the Autoencoder; for a VAE without the KL term use beta=0")
+    return loss
+
+
+def _images(data: torch.Tensor | ImageData, name: str) -> torch.Tensor:
+    images = data.images if isinstance(data, ImageData) else data
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"{name} must be an image tensor or an ImageData, got {type(data).__name__}")
+    if images.shape[0] == 0:
+        raise ValueError(f"{name} is empty: there is nothing to train on")
+    return images
+
+
+def _save(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, shuffle: torch.Generator,
+          settings: dict, history: History, device: torch.device) -> None:
+    rng = {"cpu": torch.get_rng_state(), "shuffle": shuffle.get_state()}
+    if device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(device)
+    checkpoints.save(model, path, fit_settings=settings, optimizer=optimizer.state_dict(),
+                     history=history.to_dict(), rng=rng)
+
+
+def _resume(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, shuffle: torch.Generator,
+            settings: dict, device: torch.device) -> History:
+    state = checkpoints.read(path)
+    if state["class"] != type(model).__name__ or state["config"] != getattr(model, "config", None):
+        raise ValueError(
+            f"checkpoint {path} holds a {state['class']}{state['config']}, not this "
+            f"{type(model).__name__}{getattr(model, 'config', None)}: pass a new checkpoint path to train this model"
+        )
+    saved = state["metadata"].get("fit_settings")
+    if saved is None:
+        raise ValueError(f"checkpoint {path} was not written by fit, so it cannot be resumed: pass a new checkpoint path")
+    changed = {key: (saved.get(key), value) for key, value in settings.items() if saved.get(key) != value}
+    if changed:
+        described = ", ".join(f"{key} was {old!r}, now {new!r}" for key, (old, new) in changed.items())
+        raise ValueError(f"checkpoint {path} was trained with other settings ({described}): "
+                         "pass a new checkpoint path, or the same settings to resume")
+    model.load_state_dict(state["state_dict"])
+    optimizer.load_state_dict(state["metadata"]["optimizer"])
+    rng = state["metadata"]["rng"]
+    torch.set_rng_state(rng["cpu"])
+    shuffle.set_state(rng["shuffle"])
+    if device.type == "cuda" and "cuda" in rng:
+        torch.cuda.set_rng_state(rng["cuda"], device)
+    return History.from_dict(state["metadata"]["history"])
