@@ -1,0 +1,28 @@
+# All set-up is two commands: `make lab` and `make test` (see README.md).
+# Both create .venv if it is missing and (re)install the package with its dev extra whenever
+# pyproject.toml changes; nothing else needs to be installed by hand.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-from-pyproject
+
+.PHONY: lab test clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -e ".[dev]"
+	@touch $@
+
+# --allow-root lets JupyterLab start when run as root (containers, Colab-like machines);
+# it changes nothing for an ordinary user.
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --allow-root
+
+# pytest over tests/ and strict nbval over every notebook, with the venv's own kernel
+# (--nbval-current-env is set in pyproject.toml).
+test: $(STAMP)
+	$(BIN)/python -m pytest tests/ --nbval notebooks/
+
+clean:
+	rm -rf $(VENV) .pytest_cache *.egg-info
