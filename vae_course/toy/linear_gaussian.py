@@ -1,4 +1,4 @@
-"""Tractable latent-variable models whose evidence and posterior are known exactly.
+"""A linear-Gaussian latent-variable model: evidence and posterior known exactly.
 
 Introduced in notebook 04 (the ELBO), where they make log p(x) = ELBO + KL(q || p(z|x)) checkable to
 numerical precision; the tests use them as an independent reference for ``vae_course.objectives``.

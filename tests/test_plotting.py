@@ -1,0 +1,57 @@
+"""Plotting helpers, headless: each draws what it says on the axes it returns."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from vae_course.plotting import plot_curves, scatter_latent, show_images  # noqa: E402
+from vae_course.training import History  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def test_show_images_draws_one_padded_grid(synthetic_images):
+    ax = show_images(synthetic_images, nrow=4, title="six images")
+    (image,) = ax.get_images()
+    # 2 rows x 4 columns of 28-pixel images with 2-pixel padding: (2 * 30 + 2, 4 * 30 + 2)
+    assert image.get_array().shape[:2] == (62, 122)
+    assert ax.get_title() == "six images"
+
+
+def test_show_images_accepts_values_outside_the_unit_interval_by_clipping(synthetic_images):
+    ax = show_images(synthetic_images * 3 - 1, nrow=6)
+    pixels = ax.get_images()[0].get_array()
+    assert pixels.min() >= 0 and pixels.max() <= 1
+
+
+def test_scatter_latent_draws_one_group_per_digit():
+    synthetic_codes = torch.randn(50, 2, generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(50) % 10
+    ax = scatter_latent(synthetic_codes, labels, title="codes")
+    assert len(ax.collections) == 10
+    assert sum(len(c.get_offsets()) for c in ax.collections) == 50
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [str(d) for d in range(10)]
+
+
+def test_scatter_latent_refuses_codes_that_are_not_2d():
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        scatter_latent(torch.zeros(5, 3), torch.zeros(5, dtype=torch.int64))
+
+
+def test_plot_curves_draws_train_and_test_for_each_metric():
+    history = History(train={"neg_elbo": [3.0, 2.0], "rate": [1.0, 1.5]}, test={"neg_elbo": [3.5, 2.5]},
+                      seconds=[1.0, 1.0], images_per_second=[10.0, 10.0])
+    ax = plot_curves(history, metrics=("neg_elbo", "rate"))
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == ["train neg_elbo", "test neg_elbo", "train rate"]
+    assert list(ax.get_lines()[1].get_ydata()) == [3.5, 2.5]

@@ -1,0 +1,9 @@
+"""Tractable models for the theory notebooks: small enough that the exact answer is computable, so
+every approximation can be checked against it. One module per notebook topic:
+
+- ``vae_course.toy.linear_gaussian``: p(z) = N(0, I), p(x|z) = N(Wz + b, sigma^2 I) (notebook 04).
+"""
+
+from .linear_gaussian import LinearGaussian
+
+__all__ = ["LinearGaussian"]
