@@ -18,6 +18,7 @@ floating dtype: nothing here depends on the package's own models or on the shape
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
 import torch
@@ -145,11 +146,19 @@ def log_likelihood(
     """
     _check_num_samples(num_samples)
     posterior = model.encode(x)
-    chunk = max(1, max_batch_elements // x.shape[0])
+    return _log_mean_exp_in_chunks(
+        lambda k: _log_weights(model, posterior, x, k), num_samples, max(1, max_batch_elements // x.shape[0])
+    )
+
+
+def _log_mean_exp_in_chunks(
+    log_terms: Callable[[int], torch.Tensor], num_samples: int, chunk: int
+) -> torch.Tensor:
+    """log (1/K) sum_k exp(a_k) for K = ``num_samples`` terms that ``log_terms(k)`` yields k at a time
+    as a (k, B) tensor: a running log-sum-exp, so memory is bounded by one chunk."""
     total = None
     for start in range(0, num_samples, chunk):
-        log_w = _log_weights(model, posterior, x, min(chunk, num_samples - start))
-        part = torch.logsumexp(log_w, dim=0)
+        part = torch.logsumexp(log_terms(min(chunk, num_samples - start)), dim=0)  # (k, B) => (B,)
         total = part if total is None else torch.logaddexp(total, part)
     return total - math.log(num_samples)
 
@@ -163,3 +172,42 @@ def reconstruction_loss(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor
     """
     x_hat = model.reconstruct(x)
     return F.binary_cross_entropy(x_hat, x, reduction="none").flatten(start_dim=1).sum(dim=1)
+
+
+@torch.no_grad()
+def naive_log_likelihood(
+    model: GenerativeModel, x: torch.Tensor, num_samples: int = 1000, max_batch_elements: int = 2**14
+) -> torch.Tensor:
+    """Naive Monte Carlo estimate of log p(x), per example (B,), with the prior as the proposal:
+
+    log p(x) ~= log 1/K * sum_k p(x|z_k),  z_k ~ p(z),
+
+    computed as logsumexp_k log p(x|z_k) - log K. The mean of p(x|z_k) is unbiased for p(x), but when
+    p(z|x) is much narrower than p(z) (a real image and a 20-d latent) almost no z_k lands where
+    p(x|z) is large: the estimate sits far below log p(x) and varies wildly from run to run.
+    The prior does not depend on x, so one set of K samples serves the whole batch.
+    Samples are drawn in chunks of at most ``max_batch_elements`` (sample, example) pairs and
+    combined with a running log-sum-exp, as in ``log_likelihood``.
+
+    Introduced in notebook 02 (latent variables and Bayes' rule).
+    """
+    _check_num_samples(num_samples)
+
+    def log_likelihoods(k: int) -> torch.Tensor:
+        z = model.prior.sample((k, 1))  # (k, 1, latent_dim): shared by the whole batch
+        return model.decode(z).log_prob(x)  # (k, B)
+
+    return _log_mean_exp_in_chunks(log_likelihoods, num_samples, max(1, max_batch_elements // x.shape[0]))
+
+
+def effective_sample_size(log_weights: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """Kish's effective sample size of importance weights given as logs, reduced over ``dim``:
+
+    ESS = (sum_k w_k)^2 / sum_k w_k^2,
+
+    computed as exp(2 logsumexp(log w) - logsumexp(2 log w)) so that weights of e^-500 do not
+    underflow. It lies between 1 (one weight dominates) and K (all weights equal).
+
+    Introduced in notebook 02 (latent variables and Bayes' rule).
+    """
+    return torch.exp(2 * torch.logsumexp(log_weights, dim=dim) - torch.logsumexp(2 * log_weights, dim=dim))

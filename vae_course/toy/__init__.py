@@ -2,6 +2,8 @@
 every approximation can be checked against it. One module per notebook topic:
 
 - ``vae_course.toy.linear_gaussian``: p(z) = N(0, I), p(x|z) = N(Wz + b, sigma^2 I) (notebook 04).
+- ``vae_course.toy.nonlinear``: a 1-d latent through a curved decoder; p(x) and p(z|x) on a grid (notebook 02).
+- ``vae_course.toy.mixture``: a bimodal 1-d Gaussian mixture, fitted by forward and reverse KL (notebook 03).
 """
 
 from .linear_gaussian import LinearGaussian
