@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-from-pyproject
 
-.PHONY: lab test clean
+.PHONY: lab test bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ lab: $(STAMP)
 # (--nbval-current-env is set in pyproject.toml).
 test: $(STAMP)
 	$(BIN)/python -m pytest tests/ --nbval notebooks/
+
+# Speed, never part of `make test`: training throughput of fit against a tutorial pipeline and the
+# matmul roofline (benchmarks/README.md). The table prints here; JSON goes to benchmarks/results/.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/train_throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache *.egg-info

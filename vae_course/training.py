@@ -5,7 +5,8 @@ Introduced in notebook 01 (autoencoder) and notebook 06 (VAE on MNIST).
 The loop is written for speed on a laptop CPU as much as on a GPU: the whole dataset sits on the
 training device as one tensor, mini-batches are gathered by index (``vae_course.data.batches``), and
 per-step metrics are accumulated as tensors and read back once per epoch, so the device never waits
-for Python in the middle of an epoch.
+for Python in the middle of an epoch, and Adam updates the parameters with one fused kernel per step.
+``benchmarks/train_throughput.py`` measures the result against a tutorial pipeline.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ def fit(
     if test_images is not None:
         check_images(test_images, unit_interval=unit_interval, like=next(model.parameters()))
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = _adam(model, lr, device)
     shuffle = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     history = History()
@@ -167,6 +168,19 @@ def fit(
     bar.close()
     model.eval()
     return history
+
+
+def _adam(model: nn.Module, lr: float, device: torch.device) -> torch.optim.Adam:
+    """Adam, with its fused kernel on the CPU and CUDA (torch >= 2.4).
+
+    The fused kernel updates each parameter in one pass; the default implementation runs several
+    separate operations over every parameter tensor per step. For the reference VAE on a CPU that
+    shrinks the optimizer from ~15 % of a training step to ~5 % (benchmarks/README.md). Same algorithm
+    and hyperparameters: the results differ from unfused Adam only by float32 rounding.
+    """
+    # torch.__version__ is a TorchVersion: it compares as a version ("2.15" > "2.4"), not as a string.
+    fused = device.type in ("cpu", "cuda") and torch.__version__ >= "2.4"
+    return torch.optim.Adam(model.parameters(), lr=lr, fused=True if fused else None)
 
 
 @torch.no_grad()
