@@ -6,6 +6,6 @@ every approximation can be checked against it. One module per notebook topic:
 - ``vae_course.toy.mixture``: a bimodal 1-d Gaussian mixture, fitted by forward and reverse KL (notebook 03).
 """
 
-from .linear_gaussian import LinearGaussian
+from .linear_gaussian import LinearGaussian, VariationalGaussian, analytic_elbo, expected_log_likelihood
 
-__all__ = ["LinearGaussian"]
+__all__ = ["LinearGaussian", "VariationalGaussian", "analytic_elbo", "expected_log_likelihood"]

@@ -2,13 +2,21 @@
 
 Introduced in notebook 04 (the ELBO), where they make log p(x) = ELBO + KL(q || p(z|x)) checkable to
 numerical precision; the tests use them as an independent reference for ``vae_course.objectives``.
+
+- ``LinearGaussian``: the model, with its exact evidence p(x) and posterior p(z|x);
+- ``expected_log_likelihood``, ``analytic_elbo``: the reconstruction term and the whole ELBO of a
+  Gaussian q, in closed form;
+- ``VariationalGaussian``: a learnable Gaussian q(z), full-covariance or diagonal, that the ELBO
+  objectives can fit to one data point by gradient ascent.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
-from torch.distributions import Distribution, Independent, MultivariateNormal, Normal
+from torch.distributions import Distribution, Independent, MultivariateNormal, Normal, kl_divergence
 
 
 class LinearGaussian(nn.Module):
@@ -72,3 +80,111 @@ class LinearGaussian(nn.Module):
     def encode(self, x: torch.Tensor) -> Distribution:
         """The exact posterior: with q(z|x) = p(z|x), the ELBO equals log p(x)."""
         return self.posterior(x)
+
+
+def _standard_normal(model: LinearGaussian) -> MultivariateNormal:
+    """p(z) = N(0, I_d) as a MultivariateNormal, so that torch computes KL(q || p(z)) in closed form
+    for a full-covariance q (it has no formula for a MultivariateNormal against ``model.prior``, an
+    Independent Normal, and would fall back to Monte Carlo)."""
+    zeros = torch.zeros(model.latent_dim, dtype=model.weight.dtype, device=model.weight.device)
+    return MultivariateNormal(zeros, scale_tril=torch.diag_embed(torch.ones_like(zeros)), validate_args=False)
+
+
+def expected_log_likelihood(model: LinearGaussian, q: MultivariateNormal, x: torch.Tensor) -> torch.Tensor:
+    """The reconstruction term E_q[log p(x|z)] in closed form, for q = N(m, S) and x of shape (..., D):
+
+    E_q[log p(x|z)] = -D/2 log(2 pi sigma^2) - (||x - W m - b||^2 + tr(W S W^T)) / (2 sigma^2),
+
+    because E_q ||x - W z - b||^2 = ||x - W m - b||^2 + tr(W S W^T) (squared bias plus variance).
+    Introduced in notebook 04 (the ELBO).
+    """
+    if not isinstance(q, MultivariateNormal):
+        raise TypeError(f"q must be a MultivariateNormal, got {type(q).__name__}: "
+                        "write a diagonal Gaussian as MultivariateNormal(mean, torch.diag_embed(variance))")
+    variance = model.noise_scale**2
+    data_dim = model.weight.shape[0]
+    residual = x - q.mean @ model.weight.T - model.bias  # (..., D)
+    # tr(W S W^T) = sum_jk (W^T W)_jk S_jk: no (D, D) matrix is ever formed.
+    spread = (model.weight.T @ model.weight * q.covariance_matrix).sum(dim=(-2, -1))  # (...,)
+    return -0.5 * data_dim * math.log(2 * math.pi * variance) - (residual.pow(2).sum(-1) + spread) / (2 * variance)
+
+
+def analytic_elbo(model: LinearGaussian, q: MultivariateNormal, x: torch.Tensor) -> torch.Tensor:
+    """The ELBO of a Gaussian q(z) = N(m, S) in closed form, per example:
+
+    ELBO = E_q[log p(x|z)] - KL(q(z) || p(z)),
+
+    the first term from ``expected_log_likelihood``, the second from torch.distributions. No sampling,
+    and no use of the evidence or the posterior: it is an independent check of
+    log p(x) = ELBO + KL(q(z) || p(z|x)). Introduced in notebook 04 (the ELBO).
+    """
+    return expected_log_likelihood(model, q, x) - kl_divergence(q, _standard_normal(model))
+
+
+class VariationalGaussian(nn.Module):
+    """A learnable Gaussian q(z) = N(m, L L^T) for one data point of a ``LinearGaussian`` model:
+    the mean m and the Cholesky factor L (lower triangular, positive diagonal) are the parameters.
+
+    ``full_covariance=False`` keeps L diagonal: the mean-field family, whose members cannot match a
+    correlated posterior. The diagonal of L is stored as its logarithm, so it stays positive whatever
+    step the optimiser takes. The default starts at q = p(z) = N(0, I).
+
+    It follows the model protocol, so ``vae_course.objectives`` can train it: ``encode(x)`` returns the
+    same q for every row of x (q is fitted to one x, not amortised: there is no encoder network),
+    ``decode`` is the model's p(x|z), ``prior`` is the model's p(z) = N(0, I), written as a
+    MultivariateNormal so that KL(q || p(z)) is analytic. Its distributions skip torch's argument
+    validation (``validate_args=False``): L is a valid Cholesky factor by construction, and the check
+    would cost more than the rest of a training step. Introduced in notebook 04 (the ELBO).
+    """
+
+    def __init__(self, model: LinearGaussian, loc: torch.Tensor | None = None,
+                 scale_tril: torch.Tensor | None = None, full_covariance: bool = True) -> None:
+        super().__init__()
+        latent_dim = model.latent_dim
+        like = model.weight
+        loc = torch.zeros(latent_dim, dtype=like.dtype, device=like.device) if loc is None else loc
+        if scale_tril is None:
+            scale_tril = torch.eye(latent_dim, dtype=like.dtype, device=like.device)
+        if loc.shape != (latent_dim,) or scale_tril.shape != (latent_dim, latent_dim):
+            raise ValueError(f"loc must be ({latent_dim},) and scale_tril ({latent_dim}, {latent_dim}), "
+                             f"got {tuple(loc.shape)} and {tuple(scale_tril.shape)}")
+        if not torch.equal(scale_tril, scale_tril.tril()) or not torch.all(scale_tril.diagonal() > 0):
+            raise ValueError("scale_tril must be lower triangular with a positive diagonal (a Cholesky factor)")
+        if not full_covariance and not torch.equal(scale_tril, torch.diag_embed(scale_tril.diagonal())):
+            raise ValueError("full_covariance=False needs a diagonal scale_tril")
+        self.model = model
+        self.latent_dim = latent_dim
+        self.full_covariance = full_covariance
+        self.loc = nn.Parameter(loc.detach().clone())
+        self.log_diagonal = nn.Parameter(scale_tril.diagonal().log().detach().clone())
+        rows, cols = torch.tril_indices(latent_dim, latent_dim, offset=-1, device=like.device)
+        self.register_buffer("rows", rows, persistent=False)
+        self.register_buffer("cols", cols, persistent=False)
+        # The entries below the diagonal: learnable for the full family, absent for the diagonal one.
+        self.below_diagonal = nn.Parameter(scale_tril[rows, cols].detach().clone()) if full_covariance else None
+
+    @property
+    def scale_tril(self) -> torch.Tensor:
+        """L, shape (d, d): q's covariance is L L^T."""
+        scale_tril = torch.diag_embed(self.log_diagonal.exp())
+        if self.below_diagonal is not None:
+            scale_tril = scale_tril.index_put((self.rows, self.cols), self.below_diagonal)  # out of place
+        return scale_tril
+
+    def distribution(self) -> MultivariateNormal:
+        """q(z) = N(m, L L^T), batch shape ()."""
+        return MultivariateNormal(self.loc, scale_tril=self.scale_tril, validate_args=False)
+
+    @property
+    def prior(self) -> Distribution:
+        """p(z) = N(0, I_d), the model's prior, as a MultivariateNormal."""
+        return _standard_normal(self.model)
+
+    def encode(self, x: torch.Tensor) -> Distribution:
+        """q(z), repeated for each row of x (..., D): batch shape (...)."""
+        return MultivariateNormal(self.loc.expand(*x.shape[:-1], self.latent_dim), scale_tril=self.scale_tril,
+                                  validate_args=False)
+
+    def decode(self, z: torch.Tensor) -> Distribution:
+        """The model's p(x|z)."""
+        return self.model.decode(z)
