@@ -132,17 +132,22 @@ def test_elbo_terms_of_the_variational_gaussian_use_the_analytic_kl(synthetic_mo
     assert (kl[0] - estimate).abs() < 4 * standard_error
 
 
+def maximise_elbo(q_model: VariationalGaussian, x: torch.Tensor, steps: int, num_samples: int) -> None:
+    """Adam (lr 0.05) on the reparameterised Monte Carlo ELBO, seeded."""
+    optimizer = torch.optim.Adam(q_model.parameters(), lr=0.05)
+    torch.manual_seed(0)
+    for _ in range(steps):
+        loss = -elbo(q_model, x, num_samples=num_samples).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+
 def test_diagonal_family_stays_diagonal_while_learning(synthetic_model):
     model, x = synthetic_model
     q_model = VariationalGaussian(model, full_covariance=False)
     assert q_model.below_diagonal is None
-    optimizer = torch.optim.Adam(q_model.parameters(), lr=0.05)
-    torch.manual_seed(0)
-    for _ in range(20):
-        loss = -elbo(q_model, x[:1], num_samples=4).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    maximise_elbo(q_model, x[:1], steps=20, num_samples=4)
     scale_tril = q_model.scale_tril.detach()
     assert not torch.equal(scale_tril, torch.eye(3, dtype=torch.float64)), "the optimiser should have moved q"
     assert torch.equal(scale_tril, torch.diag_embed(scale_tril.diagonal()))
@@ -213,12 +218,6 @@ def test_gradient_ascent_on_the_monte_carlo_elbo_closes_the_gap(synthetic_model)
     q_model = VariationalGaussian(model)
     exact = model.posterior(x[0])
     start = kl_divergence(q_model.distribution(), exact).item()
-    optimizer = torch.optim.Adam(q_model.parameters(), lr=0.05)
-    torch.manual_seed(0)
-    for _ in range(300):
-        loss = -elbo(q_model, x[:1], num_samples=16).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    maximise_elbo(q_model, x[:1], steps=300, num_samples=16)
     end = kl_divergence(q_model.distribution(), exact).item()
     assert start > 1.0 and end < 0.02, f"KL(q || p(z|x)) went from {start:.3f} to {end:.4f}"
