@@ -146,21 +146,27 @@ def log_likelihood(
     """
     _check_num_samples(num_samples)
     posterior = model.encode(x)
-    return _log_mean_exp_in_chunks(
-        lambda k: _log_weights(model, posterior, x, k), num_samples, max(1, max_batch_elements // x.shape[0])
-    )
+
+    def log_weights(start: int, stop: int) -> torch.Tensor:
+        return _log_weights(model, posterior, x, stop - start)  # (k, B)
+
+    chunk = max(1, max_batch_elements // x.shape[0])
+    return logsumexp_in_chunks(log_weights, num_samples, chunk) - math.log(num_samples)
 
 
-def _log_mean_exp_in_chunks(
-    log_terms: Callable[[int], torch.Tensor], num_samples: int, chunk: int
+def logsumexp_in_chunks(
+    log_terms: Callable[[int, int], torch.Tensor], num_terms: int, chunk: int
 ) -> torch.Tensor:
-    """log (1/K) sum_k exp(a_k) for K = ``num_samples`` terms that ``log_terms(k)`` yields k at a time
-    as a (k, B) tensor: a running log-sum-exp, so memory is bounded by one chunk."""
+    """log sum_k exp(a_k) over ``num_terms`` terms that ``log_terms(start, stop)`` yields as a
+    (stop - start, B) tensor, ``chunk`` terms at a time, combined with a running log-sum-exp: memory
+    stays bounded by one chunk however many terms there are. Shared by every estimator that sums
+    many likelihoods (``log_likelihood``, ``naive_log_likelihood``, ``toy.nonlinear.grid_log_evidence``).
+    """
     total = None
-    for start in range(0, num_samples, chunk):
-        part = torch.logsumexp(log_terms(min(chunk, num_samples - start)), dim=0)  # (k, B) => (B,)
+    for start in range(0, num_terms, chunk):
+        part = torch.logsumexp(log_terms(start, min(start + chunk, num_terms)), dim=0)  # (k, B) => (B,)
         total = part if total is None else torch.logaddexp(total, part)
-    return total - math.log(num_samples)
+    return total
 
 
 def reconstruction_loss(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -193,11 +199,12 @@ def naive_log_likelihood(
     """
     _check_num_samples(num_samples)
 
-    def log_likelihoods(k: int) -> torch.Tensor:
-        z = model.prior.sample((k, 1))  # (k, 1, latent_dim): shared by the whole batch
+    def log_likelihoods(start: int, stop: int) -> torch.Tensor:
+        z = model.prior.sample((stop - start, 1))  # (k, 1, latent_dim): shared by the whole batch
         return model.decode(z).log_prob(x)  # (k, B)
 
-    return _log_mean_exp_in_chunks(log_likelihoods, num_samples, max(1, max_batch_elements // x.shape[0]))
+    chunk = max(1, max_batch_elements // x.shape[0])
+    return logsumexp_in_chunks(log_likelihoods, num_samples, chunk) - math.log(num_samples)
 
 
 def effective_sample_size(log_weights: torch.Tensor, dim: int = 0) -> torch.Tensor:

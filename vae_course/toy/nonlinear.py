@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from torch.distributions import Distribution, Independent, Normal
 
+from ..objectives import logsumexp_in_chunks
+
 
 def figure_eight(z: torch.Tensor) -> torch.Tensor:
     """The decoder's mean f(z) = (sin 2z, cos z): a figure-eight in the plane, (..., 1) => (..., 2).
@@ -110,22 +112,20 @@ def grid_log_evidence(model: nn.Module, x: torch.Tensor, grid: torch.Tensor,
     Introduced in notebook 02.
     """
     grid = grid.to(device=x.device, dtype=x.dtype)
-    num_points = len(grid) ** model.latent_dim
-    chunk = max(1, max_batch_elements // x.shape[0])
-    total = None
-    for start in range(0, num_points, chunk):
-        z, log_w = grid_points(grid, model.latent_dim, start, min(start + chunk, num_points))  # (N, d), (N,)
+
+    def weighted_log_joint(start: int, stop: int) -> torch.Tensor:
+        z, log_w = grid_points(grid, model.latent_dim, start, stop)  # (N, d), (N,)
         # z[:, None] (N, 1, d) broadcasts against the B examples: log p(x|z) has shape (N, B).
-        log_joint = model.decode(z[:, None]).log_prob(x) + (model.prior.log_prob(z) + log_w)[:, None]
-        part = torch.logsumexp(log_joint, dim=0)  # (B,)
-        total = part if total is None else torch.logaddexp(total, part)
-    return total
+        return model.decode(z[:, None]).log_prob(x) + (model.prior.log_prob(z) + log_w)[:, None]
+
+    chunk = max(1, max_batch_elements // x.shape[0])
+    return logsumexp_in_chunks(weighted_log_joint, len(grid) ** model.latent_dim, chunk)
 
 
 def grid_posterior(model: nn.Module, x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     """The exact posterior density p(z|x) at each grid point, by Bayes' rule, shape (B, G):
 
-    p(z_g|x) = p(x|z_g) p(z_g) / p(x),  with p(x) from ``grid_log_evidence`` on the same grid,
+    p(z_g|x) = p(x|z_g) p(z_g) / p(x),  p(x) = sum_g w_g p(x|z_g) p(z_g) on the same grid,
 
     so that sum_g w_g p(z_g|x) = 1 with the trapezoid weights w_g. For a 1-d latent only.
     Introduced in notebook 02.
@@ -135,6 +135,8 @@ def grid_posterior(model: nn.Module, x: torch.Tensor, grid: torch.Tensor) -> tor
     grid = grid.to(device=x.device, dtype=x.dtype)
     z = grid[:, None]  # (G, 1)
     log_joint = model.decode(z[:, None]).log_prob(x) + model.prior.log_prob(z)[:, None]  # (G, B)
-    log_posterior = log_joint - grid_log_evidence(model, x, grid)  # Bayes' rule, in logs
+    # The evidence from the same joint (what grid_log_evidence computes), so the grid is decoded once.
+    log_evidence = torch.logsumexp(log_joint + trapezoid_log_weights(grid)[:, None], dim=0)  # (B,)
+    log_posterior = log_joint - log_evidence  # Bayes' rule, in logs
     return log_posterior.exp().T  # (G, B) => (B, G)
 
