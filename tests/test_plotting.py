@@ -10,7 +10,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from vae_course.plotting import plot_curves, scatter_latent, show_images  # noqa: E402
+from vae_course.latent import normal_grid  # noqa: E402
+from vae_course.models import VAE  # noqa: E402
+from vae_course.plotting import (  # noqa: E402
+    plot_curves,
+    plot_kl_per_dimension,
+    scatter_latent,
+    show_images,
+    show_manifold,
+    show_traversal,
+)
 from vae_course.training import History  # noqa: E402
 
 
@@ -55,3 +64,45 @@ def test_plot_curves_draws_train_and_test_for_each_metric():
     labels = [line.get_label() for line in ax.get_lines()]
     assert labels == ["train neg_elbo", "test neg_elbo", "train rate"]
     assert list(ax.get_lines()[1].get_ydata()) == [3.5, 2.5]
+
+
+def test_show_manifold_decodes_the_normal_grid_in_place():
+    torch.manual_seed(0)
+    model = VAE(latent_dim=2, hidden_dims=(16,)).eval()
+    ax = show_manifold(model, num_per_side=4, title="manifold")
+    (image,) = ax.get_images()
+    assert image.get_array().shape[:2] == (4 * 30 + 2, 4 * 30 + 2)
+    grid = normal_grid(4)
+    with torch.no_grad():
+        expected = model.decode(grid).mean  # (16, 1, 28, 28), top row first
+    pixels = torch.as_tensor(image.get_array()[..., 0])  # grey: every channel is the same
+    top_right = pixels[2:30, 3 * 30 + 2:3 * 30 + 30]  # row 0, column 3 of the grid
+    assert torch.allclose(top_right, expected[3, 0], atol=1e-6)
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"{v:.1f}" for v in grid[:4, 0].tolist()]
+    assert ax.get_title() == "manifold"
+
+
+def test_show_manifold_refuses_a_model_that_is_not_2d():
+    with pytest.raises(ValueError, match="2-d latent"):
+        show_manifold(VAE(latent_dim=3, hidden_dims=(16,)))
+
+
+def test_show_traversal_draws_rows_with_their_labels(synthetic_images):
+    rows = synthetic_images.reshape(2, 3, 1, 28, 28)
+    ax = show_traversal(rows, row_labels=["a", "b"], column_labels=["-1", "0", "1"], title="rows")
+    (image,) = ax.get_images()
+    assert image.get_array().shape[:2] == (2 * 30 + 2, 3 * 30 + 2)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["-1", "0", "1"]
+
+
+def test_show_traversal_refuses_a_flat_batch(synthetic_images):
+    with pytest.raises(ValueError, match=r"\(rows, steps"):
+        show_traversal(synthetic_images)
+
+
+def test_plot_kl_per_dimension_sorts_bars_and_names_dimensions():
+    ax = plot_kl_per_dimension(torch.tensor([0.5, 2.0, 0.0, 1.0]))
+    heights = [bar.get_height() for bar in ax.patches]
+    assert heights == [2.0, 1.0, 0.5, 0.0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "3", "0", "2"]

@@ -6,6 +6,10 @@ One module per idea, named for what a learner looks for:
 - ``vae_course.models``      Autoencoder, VAE, ConvVAE: encode -> q(z|x), decode -> p(x|z), prior p(z)
 - ``vae_course.objectives``  the ELBO family: elbo, elbo_terms, iwae_bound, log_likelihood, gaussian_kl
 - ``vae_course.training``    fit (one loop for every model), History, get_device
+- ``vae_course.latent``      which latent dimensions are used; grids, sweeps, traversals, interpolations
+- ``vae_course.plotting``    image grids, latent scatters, curves, the decoded manifold, traversals
+- ``vae_course.widgets``     latent sliders (ipywidgets) to explore a trained model by hand
+- ``vae_course.figures``     regenerates figures/ (``python -m vae_course figures``)
 - ``vae_course.checkpoint``  save / load, atomic and safe
 - ``vae_course.toy``         tractable models with exact evidence, for checking the theory
 """

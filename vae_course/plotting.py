@@ -1,6 +1,8 @@
-"""Figures: image grids, latent scatters and learning curves, in matplotlib.
+"""Figures: image grids, latent scatters, learning curves, the decoded manifold and traversals.
 
-Introduced in notebook 00 (image grid) and notebook 01 (latent scatter, curves); used throughout.
+Introduced in notebook 00 (image grid), notebook 01 (latent scatter, curves), notebook 06 (KL per
+dimension) and notebook 07 (manifold, rows of decoded codes); used throughout, and by
+``python -m vae_course figures``.
 
 Every function draws on an ``ax`` (a new figure when none is given) and returns it, so figures can be
 composed side by side. In a notebook, end the cell with ``plt.show()``: it returns None, so no
@@ -17,6 +19,7 @@ import torch
 from matplotlib.axes import Axes
 from torchvision.utils import make_grid
 
+from .latent import normal_grid
 from .training import History
 
 
@@ -71,6 +74,65 @@ def plot_curves(history: History, metrics: Sequence[str] = ("neg_elbo",), title:
     ax.set_xlabel("epoch")
     ax.set_ylabel("nats per image")
     ax.legend()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+@torch.no_grad()
+def show_manifold(model: torch.nn.Module, num_per_side: int = 15, title: str | None = None,
+                  ax: Axes | None = None) -> Axes:
+    """The decoded manifold of a 2-d latent model: the mean image of p(x|z) for every z of
+    ``latent.normal_grid(num_per_side)``, placed where z lies, with the z values on the axes."""
+    if getattr(model, "latent_dim", None) != 2:
+        raise ValueError(f"show_manifold draws a model with a 2-d latent space, got latent_dim={getattr(model, 'latent_dim', None)}")
+    device = next(model.parameters()).device
+    grid = normal_grid(num_per_side)  # (n * n, 2), top row first
+    images = model.decode(grid.to(device)).mean  # (n * n, 1, 28, 28)
+    ax = _axes(ax, (7.0, 7.0))
+    show_images(images, nrow=num_per_side, title=title, ax=ax)
+    ax.set_axis_on()
+    values = grid[:num_per_side, 0]  # z_1 along the first row, left to right
+    centres = [2 + 30 * i + 14 for i in range(num_per_side)]  # 28-pixel images with 2-pixel padding
+    labels = [f"{v:.1f}" for v in values.tolist()]
+    ax.set_xticks(centres, labels, fontsize="small", rotation=90)
+    ax.set_yticks(centres, labels[::-1], fontsize="small")  # z_2 decreases down the rows
+    ax.set_xlabel("$z_1$ (equal prior mass between ticks)")
+    ax.set_ylabel("$z_2$")
+    return ax
+
+
+def show_traversal(images: torch.Tensor, row_labels: Sequence[str] | None = None,
+                   column_labels: Sequence[str] | None = None, title: str | None = None,
+                   ax: Axes | None = None) -> Axes:
+    """Rows of decoded images (rows, steps, 1, 28, 28): one traversal, sweep or interpolation per
+    row, with an optional label per row (left) and per column (below)."""
+    if images.dim() != 5:
+        raise ValueError(f"show_traversal draws (rows, steps, 1, 28, 28), got {tuple(images.shape)}")
+    rows, steps = images.shape[:2]
+    ax = _axes(ax, (steps * 0.6 + 1.0, rows * 0.6 + 0.6))
+    show_images(images.flatten(end_dim=1), nrow=steps, title=title, ax=ax)
+    centres = [2 + 30 * i + 14 for i in range(max(rows, steps))]
+    if row_labels is not None or column_labels is not None:
+        ax.set_axis_on()
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        ax.set_yticks(centres[:rows], list(row_labels) if row_labels is not None else [])
+        ax.set_xticks(centres[:steps], list(column_labels) if column_labels is not None else [])
+        ax.tick_params(length=0)
+    return ax
+
+
+def plot_kl_per_dimension(kl: torch.Tensor, title: str | None = None, ax: Axes | None = None) -> Axes:
+    """Bars of the average KL(q(z_d|x) || p(z_d)) of each latent dimension d (``latent.kl_per_dimension``),
+    in nats, from the largest to the smallest, labelled with the dimension's index."""
+    kl = kl.detach().cpu()
+    order = torch.argsort(kl, descending=True)
+    ax = _axes(ax, (max(4.0, 0.35 * len(kl) + 1.0), 3.0))
+    ax.bar(range(len(kl)), kl[order].tolist(), color="C0")
+    ax.set_xticks(range(len(kl)), [str(d) for d in order.tolist()], fontsize="small")
+    ax.set_xlabel("latent dimension d (sorted by KL)")
+    ax.set_ylabel("KL per image (nats)")
     if title:
         ax.set_title(title)
     return ax

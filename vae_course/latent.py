@@ -1,0 +1,116 @@
+"""The latent space of a trained VAE: which dimensions it uses, and codes to decode.
+
+Introduced in notebook 06 (per-dimension KL, active units) and notebook 07 (manifold grid, sweeps,
+traversals, interpolation). Every code function works on codes alone and returns codes, shape
+(steps, latent_dim); decode them with ``model.decode(codes).mean``. So each of mu and sigma is
+applied exactly where the docstring says, once.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.distributions import Distribution, Independent, Normal, kl_divergence
+
+from .objectives import GenerativeModel
+
+ACTIVITY_THRESHOLD = 0.01  # Burda et al. (2015): a unit is active when Var_x(E_q[z_d]) > 0.01
+
+
+def _diagonal_normal(distribution: Distribution) -> Normal:
+    """The per-dimension Normal inside an Independent(Normal) q(z|x) or p(z)."""
+    base = distribution.base_dist if isinstance(distribution, Independent) else distribution
+    if not isinstance(base, Normal):
+        raise TypeError(f"expected a diagonal Gaussian (Independent(Normal)), got {type(distribution).__name__}")
+    return base
+
+
+@torch.no_grad()
+def kl_per_dimension(model: GenerativeModel, x: torch.Tensor) -> torch.Tensor:
+    """The rate split by latent dimension, averaged over the images x: shape (latent_dim,),
+
+    KL_d = mean over x of KL(q(z_d|x) || p(z_d)),  summing to the average rate KL(q(z|x) || p(z)),
+
+    because a diagonal Gaussian q and a standard normal prior factorise over dimensions. A dimension
+    with KL_d near 0 carries no information about x: q(z_d|x) = p(z_d) for every image, and the
+    decoder learns to ignore it ("posterior collapse" of that unit).
+    """
+    q = _diagonal_normal(model.encode(x))  # batch shape (B, latent_dim)
+    return kl_divergence(q, _diagonal_normal(model.prior)).mean(dim=0)  # (B, latent_dim) => (latent_dim,)
+
+
+@torch.no_grad()
+def unit_activity(model: GenerativeModel, x: torch.Tensor) -> torch.Tensor:
+    """How much each latent unit's posterior mean moves with the image: shape (latent_dim,),
+
+    A_d = Var_x( E_{q(z|x)}[z_d] ),
+
+    the activity statistic of Burda et al. (2015). A unit whose mean stays put whatever the image is
+    unused; ``active_units`` counts the units with A_d above a threshold.
+    """
+    if x.shape[0] < 2:
+        raise ValueError("unit_activity needs at least 2 images: it is a variance over images")
+    return model.encode(x).mean.var(dim=0)  # (B, latent_dim) => (latent_dim,)
+
+
+def active_units(model: GenerativeModel, x: torch.Tensor, threshold: float = ACTIVITY_THRESHOLD) -> int:
+    """The number of latent units with ``unit_activity`` above ``threshold`` (0.01, as Burda et al.)."""
+    return int((unit_activity(model, x) > threshold).sum())
+
+
+def normal_grid(num_per_side: int, quantile: float = 0.05) -> torch.Tensor:
+    """A num_per_side x num_per_side grid of 2-d codes, equally spaced in probability under N(0, 1):
+
+    z_i = Phi^-1(p_i),  p_i evenly spaced from ``quantile`` to 1 - ``quantile``,
+
+    so each cell of the grid holds the same prior mass along each axis. Shape (num_per_side**2, 2),
+    in reading order for an image grid: the first row has the largest z_2 (top), z_1 grows to the right.
+    """
+    if isinstance(num_per_side, bool) or not isinstance(num_per_side, int) or num_per_side < 2:
+        raise ValueError(f"num_per_side must be an integer >= 2, got {num_per_side!r}")
+    if not 0 < quantile < 0.5:
+        raise ValueError(f"quantile must lie in (0, 0.5), got {quantile!r}")
+    values = Normal(0.0, 1.0).icdf(torch.linspace(quantile, 1 - quantile, num_per_side))  # (n,)
+    z2, z1 = torch.meshgrid(values.flip(0), values, indexing="ij")  # rows: z_2 top to bottom
+    return torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1)  # (n * n, 2)
+
+
+def posterior_sweep(posterior: Distribution, scales: torch.Tensor) -> torch.Tensor:
+    """Codes z = mu + c * sigma of one image's q(z|x) = N(mu, diag(sigma^2)), one per c in ``scales``.
+
+    ``posterior`` holds one image (batch shape (1,) or ()); the result has shape (len(scales), latent_dim).
+    c = 0 is the posterior mean; |c| <= 2 stays where q puts 95 % of its mass in each dimension.
+    """
+    q = _diagonal_normal(posterior)
+    if q.loc.dim() > 2 or (q.loc.dim() == 2 and q.loc.shape[0] != 1):
+        raise ValueError(f"posterior_sweep takes q(z|x) of ONE image, got batch shape {tuple(q.loc.shape[:-1])}")
+    mu, sigma = q.loc.reshape(-1), q.scale.reshape(-1)  # (latent_dim,)
+    return mu + scales.to(mu)[:, None] * sigma  # (steps, 1) * (latent_dim,) => (steps, latent_dim)
+
+
+def traverse(z: torch.Tensor, dim: int, values: torch.Tensor) -> torch.Tensor:
+    """Codes equal to ``z`` (latent_dim,) except in dimension ``dim``, which takes each of ``values``.
+
+    z is used as given (typically the posterior mean of an image); nothing is re-scaled by mu or
+    sigma, so a value v means z_dim = v on the prior's scale. Shape (len(values), latent_dim).
+    """
+    if z.dim() != 1:
+        raise ValueError(f"traverse takes one code of shape (latent_dim,), got {tuple(z.shape)}")
+    if not -z.shape[0] <= dim < z.shape[0]:
+        raise ValueError(f"dim {dim} is out of range for a {z.shape[0]}-d code")
+    codes = z.repeat(len(values), 1)  # (steps, latent_dim)
+    codes[:, dim] = values.to(z)
+    return codes
+
+
+def interpolate(z_start: torch.Tensor, z_end: torch.Tensor, steps: int) -> torch.Tensor:
+    """``steps`` codes on the straight line from z_start to z_end (both included):
+
+    z(t) = (1 - t) z_start + t z_end,  t = 0, 1/(steps-1), ..., 1.   Shape (steps, latent_dim).
+    """
+    if z_start.shape != z_end.shape or z_start.dim() != 1:
+        raise ValueError(f"interpolate takes two codes of one shape (latent_dim,), got {tuple(z_start.shape)} "
+                         f"and {tuple(z_end.shape)}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
+    t = torch.linspace(0, 1, steps, dtype=z_start.dtype, device=z_start.device)[:, None]  # (steps, 1)
+    return (1 - t) * z_start + t * z_end
