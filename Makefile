@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-from-pyproject
 
-.PHONY: lab test bench clean
+.PHONY: lab test bench figures clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(STAMP)
 # matmul roofline (benchmarks/README.md). The table prints here; JSON goes to benchmarks/results/.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py
+
+# Regenerates every PNG in figures/ from nothing (trains the models it needs, about a minute on a CPU).
+figures: $(STAMP)
+	$(BIN)/python -m vae_course figures --out figures
 
 clean:
 	rm -rf $(VENV) .pytest_cache *.egg-info

@@ -1,9 +1,13 @@
-"""Command line: ``python -m vae_course train ...`` trains a model outside the notebooks.
+"""Command line: train a model outside the notebooks, or regenerate the course's figures.
 
     python -m vae_course train --dataset mnist --model vae --latent-dim 20 --epochs 10 --out runs/vae20
 
 prints per-epoch numbers, saves ``model.pt`` (resumed if the command is run again), ``history.json``,
 and ``reconstructions.png`` / ``samples.png`` image grids in the ``--out`` directory.
+
+    python -m vae_course figures
+
+trains the models the figures need and rewrites every PNG in ``figures/`` (``vae_course.figures``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from torchvision.utils import save_image
 
 from .checkpoint import CheckpointError
 from .data import DATASETS, DataUnavailableError, load_dataset
+from .figures import Settings, make_figures
 from .models import LIKELIHOODS, VAE, Autoencoder, ConvVAE
 from .training import History, fit, get_device
 
@@ -43,6 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
     train.add_argument("--out", type=Path, required=True, help="directory for the checkpoint, history and images")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    defaults = Settings()
+    figures = commands.add_parser("figures", help="train what the figures need and rewrite every PNG in figures/",
+                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    figures.add_argument("--out", type=Path, default=Path("figures"), help="directory for the PNGs and README.md")
+    figures.add_argument("--epochs", type=int, default=defaults.epochs, help="epochs of the 20-d VAE")
+    figures.add_argument("--epochs-2d", type=int, default=defaults.epochs_2d, help="epochs of each 2-d VAE")
+    figures.add_argument("--num-train", type=int, default=defaults.num_train, help="training images used")
+    figures.add_argument("--num-test", type=int, default=defaults.num_test, help="test images used")
+    figures.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
     return parser
 
 
@@ -80,11 +95,17 @@ def train(args: argparse.Namespace) -> None:
     print(f"saved in {args.out}: model.pt, history.json, " + ", ".join(saved))
 
 
+def figures(args: argparse.Namespace) -> None:
+    settings = Settings(num_train=args.num_train, num_test=args.num_test, epochs=args.epochs, epochs_2d=args.epochs_2d)
+    written = make_figures(args.out, settings, device=args.device)
+    print(f"wrote {len(written)} figures and README.md in {args.out}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        train(args)
+        train(args) if args.command == "train" else figures(args)
     except (ValueError, FileExistsError, CheckpointError, DataUnavailableError) as exc:
         parser.exit(2, f"error: {exc}\n")
 
