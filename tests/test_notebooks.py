@@ -71,3 +71,20 @@ def test_colab_badge_and_install_cell_use_the_project_repository(path):
     assert f"colab.research.google.com/github/{repository_path}/blob/main/notebooks/{path.name}" in first_markdown
     install = source(code_cells(path)[0])
     assert '"google.colab" in sys.modules' in install and f"git+{REPOSITORY}" in install
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_nothing_is_read_from_the_repository(path):
+    """Colab receives only the .ipynb: data, figures and models must come from the package or be computed."""
+    cells = json.loads(path.read_text())["cells"]
+    for index, cell in enumerate(cells):
+        text = source(cell)
+        if cell["cell_type"] == "markdown":
+            for target in re.findall(r"!\[[^\]]*\]\(([^)\s]+)", text) + re.findall(r'<img[^>]+src="([^"]+)"', text):
+                assert target.startswith(("https://", "attachment:")), (
+                    f"{path.name} cell {index} shows {target}, a file Colab will not have: draw it in a code cell")
+        else:
+            assert not re.search(r"""["'](\.{1,2}/|figures/|notebooks/|tests/|vae_course/)""", text), (
+                f"{path.name} cell {index} names a repository path: Colab receives only the notebook")
+            assert not re.search(r"\b(open|imread|Image\.open|torch\.load|np\.load)\(", text), (
+                f"{path.name} cell {index} reads a file: load data with vae_course.data, models by training them")
