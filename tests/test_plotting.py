@@ -15,6 +15,7 @@ from vae_course.models import VAE  # noqa: E402
 from vae_course.plotting import (  # noqa: E402
     plot_curves,
     plot_kl_per_dimension,
+    plot_unit_activity,
     scatter_latent,
     show_images,
     show_manifold,
@@ -106,3 +107,21 @@ def test_plot_kl_per_dimension_sorts_bars_and_names_dimensions():
     heights = [bar.get_height() for bar in ax.patches]
     assert heights == [2.0, 1.0, 0.5, 0.0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "3", "0", "2"]
+
+
+def test_scatter_latent_draws_the_prior_circle_holding_the_given_mass():
+    synthetic_codes = torch.randn(50, 2, generator=torch.Generator().manual_seed(0))
+    ax = scatter_latent(synthetic_codes, torch.arange(50) % 10, prior_mass=0.95)
+    (circle,) = ax.patches
+    radius = circle.get_radius()
+    # P(|z| < r) for z ~ N(0, I_2) is the chi-square(2) CDF: check it by Monte Carlo, independently
+    z = torch.randn(400_000, 2, generator=torch.Generator().manual_seed(1))
+    assert abs((z.norm(dim=1) < radius).float().mean().item() - 0.95) < 0.002
+    assert ax.get_aspect() == 1.0
+
+
+def test_plot_unit_activity_orders_bars_and_marks_the_threshold():
+    ax = plot_unit_activity(torch.tensor([0.5, 2.0, 0.001]), order=torch.tensor([1, 0, 2]), threshold=0.01)
+    assert [bar.get_height() for bar in ax.patches] == pytest.approx([2.0, 0.5, 0.001])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "0", "2"]
+    assert ax.get_yscale() == "log" and list(ax.get_lines()[0].get_ydata()) == [0.01, 0.01]

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
-from .data import ImageData, load_dataset
+from .data import ImageData, binarize, load_dataset
 from .latent import interpolate, kl_per_dimension, traverse
 from .models import VAE
 from .plotting import plot_curves, plot_kl_per_dimension, scatter_latent, show_images, show_manifold, show_traversal
@@ -35,11 +35,11 @@ CAPTIONS: dict[str, str] = {
     "prior_samples.png": "New digits: decoded z ~ p(z) = N(0, I) of the 20-d VAE.",
     "learning_curves.png": "Train (solid) and test (dashed) -ELBO = distortion + rate, in nats per image.",
     "kl_per_dimension.png": "KL per latent dimension of the 20-d VAE: the nats each carries (near 0: an unused dimension).",
-    "manifold.png": "The 2-d VAE's decoded manifold: a 20 x 20 grid of z equally spaced in prior probability.",
-    "latent_scatter.png": "Posterior means of test digits under the 2-d VAE, coloured by digit.",
+    "manifold.png": "Decoded manifold of the 2-d VAE (the ablation's beta = 1): 20 x 20 codes equally spaced in prior probability.",
+    "latent_scatter.png": "Posterior means of the binarized test digits under that 2-d VAE, coloured by digit.",
     "interpolation.png": "Straight lines between the codes of two test digits, decoded by the 20-d VAE.",
     "traversal.png": "One dimension at a time from -3 to 3, others at a test digit's code, most-used dimensions first.",
-    "ablation_scatter.png": "The 2-d codes of test digits under each objective of notebook 06's ablation.",
+    "ablation_scatter.png": "The 2-d codes of test digits under each objective of notebook 06's ablation (dashed: 95 % of p(z)).",
 }
 
 
@@ -76,7 +76,7 @@ def make_figures(out: str | Path, settings: Settings | None = None, device: torc
     vae, history = trained(20, settings.epochs)
     ablations = {name: trained(2, settings.epochs_2d, **objective)[0] for name, objective in ABLATIONS.items()}
     vae_2d = ablations["beta = 1 (the VAE)"]
-    x_test = test.images.to(device)
+    x_test = binarize(test.images, torch.Generator().manual_seed(settings.seed)).to(device)  # as the notebooks
 
     written = []
     with torch.no_grad():
@@ -106,8 +106,10 @@ def _drawings(vae: VAE, history: History, vae_2d: VAE, ablations: dict[str, VAE]
 
     def learning_curves() -> Figure:
         figure, axes = plt.subplots(1, 3, figsize=(13, 3.5))
-        for ax, metric in zip(axes, ("neg_elbo", "distortion", "rate")):
-            plot_curves(history, metrics=(metric,), title=metric, ax=ax)
+        titles = {"neg_elbo": "-ELBO = D + R falls fast, then slowly", "distortion": "distortion D falls",
+                  "rate": "rate R = KL(q || p) rises as the code is used"}
+        for ax, (metric, title) in zip(axes, titles.items()):
+            plot_curves(history, metrics=(metric,), title=title, ax=ax)
         figure.tight_layout()
         return figure
 
@@ -134,13 +136,13 @@ def _drawings(vae: VAE, history: History, vae_2d: VAE, ablations: dict[str, VAE]
         values = torch.linspace(-3, 3, 11)
         rows = torch.stack([vae.decode(traverse(z, int(d), values)).mean for d in order])
         return show_traversal(rows, row_labels=[f"z[{d}]" for d in order.tolist()],
-                              column_labels=[f"{v:.1f}" for v in values.tolist()],
+                              column_labels=[f"{round(v, 1) + 0.0:.1f}" for v in values.tolist()],  # + 0.0: no "-0.0"
                               title="Traversals: one dimension from -3 to 3, the others fixed").figure
 
     def ablation_scatter() -> Figure:
         figure, axes = plt.subplots(1, len(ablations), figsize=(4.2 * len(ablations), 4))
         for ax, (name, model) in zip(axes, ablations.items()):
-            scatter_latent(model.encode(x_test).mean, test.labels, title=name, ax=ax)
+            scatter_latent(model.encode(x_test).mean, test.labels, title=name, ax=ax, prior_mass=0.95)
             if ax is not axes[-1]:
                 ax.get_legend().remove()
         figure.tight_layout()

@@ -78,7 +78,9 @@ def posterior_sweep(posterior: Distribution, scales: torch.Tensor) -> torch.Tens
     """Codes z = mu + c * sigma of one image's q(z|x) = N(mu, diag(sigma^2)), one per c in ``scales``.
 
     ``posterior`` holds one image (batch shape (1,) or ()); the result has shape (len(scales), latent_dim).
-    c = 0 is the posterior mean; |c| <= 2 stays where q puts 95 % of its mass in each dimension.
+    c = 0 is the posterior mean. Each coordinate alone stays within q's central 95 % for |c| <= 2, but
+    jointly z lies sqrt(latent_dim) * |c| standard deviations from the mean: in 20 dimensions, c = +-1 is
+    already as far as a typical sample of q.
     """
     q = _diagonal_normal(posterior)
     if q.loc.dim() > 2 or (q.loc.dim() == 2 and q.loc.shape[0] != 1):

@@ -12,14 +12,16 @@ nbval, which runs cells without storing history).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.axes import Axes
+from matplotlib.patches import Circle
 from torchvision.utils import make_grid
 
-from .latent import normal_grid
+from .latent import ACTIVITY_THRESHOLD, normal_grid
 from .training import History
 
 
@@ -43,8 +45,12 @@ def show_images(images: torch.Tensor, nrow: int = 16, title: str | None = None, 
 
 
 def scatter_latent(codes: torch.Tensor, labels: torch.Tensor, title: str | None = None,
-                   ax: Axes | None = None, size: float = 4.0) -> Axes:
-    """Scatter 2-d codes (N, 2) coloured by digit label (N,), with a legend of the ten digits."""
+                   ax: Axes | None = None, size: float = 4.0, prior_mass: float | None = None) -> Axes:
+    """Scatter 2-d codes (N, 2) coloured by digit label (N,), with a legend of the ten digits.
+
+    ``prior_mass=0.95`` also draws, dashed, the circle inside which p(z) = N(0, I) puts that mass:
+    radius r with P(|z| < r) = 1 - exp(-r^2 / 2) = prior_mass, on equal axes so that it stays a circle.
+    """
     codes, labels = codes.detach().cpu(), labels.detach().cpu()
     if codes.dim() != 2 or codes.shape[1] != 2:
         raise ValueError(f"scatter_latent draws 2-d codes of shape (N, 2), got {tuple(codes.shape)}")
@@ -53,6 +59,13 @@ def scatter_latent(codes: torch.Tensor, labels: torch.Tensor, title: str | None 
     for digit in range(10):
         chosen = labels == digit
         ax.scatter(codes[chosen, 0], codes[chosen, 1], s=size, color=colours(digit), label=str(digit))
+    if prior_mass is not None:
+        if not 0 < prior_mass < 1:
+            raise ValueError(f"prior_mass must lie in (0, 1), got {prior_mass!r}")
+        radius = math.sqrt(-2 * math.log(1 - prior_mass))
+        ax.add_patch(Circle((0, 0), radius, fill=False, linestyle="--", color="black",
+                            label=f"{prior_mass:.0%} of p(z)"))
+        ax.set_aspect("equal", adjustable="datalim")
     ax.set_xlabel("$z_1$")
     ax.set_ylabel("$z_2$")
     ax.legend(title="digit", markerscale=3, fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
@@ -133,6 +146,25 @@ def plot_kl_per_dimension(kl: torch.Tensor, title: str | None = None, ax: Axes |
     ax.set_xticks(range(len(kl)), [str(d) for d in order.tolist()], fontsize="small")
     ax.set_xlabel("latent dimension d (sorted by KL)")
     ax.set_ylabel("KL per image (nats)")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_unit_activity(activity: torch.Tensor, order: torch.Tensor | None = None, threshold: float = ACTIVITY_THRESHOLD,
+                       title: str | None = None, ax: Axes | None = None) -> Axes:
+    """Bars of each latent unit's activity Var_x(E_q[z_d]) (``latent.unit_activity``) on a log scale, in the
+    given ``order`` of dimensions (e.g. the order of ``plot_kl_per_dimension``), with the threshold dashed."""
+    activity = activity.detach().cpu()
+    order = torch.arange(len(activity)) if order is None else order.detach().cpu()
+    ax = _axes(ax, (max(4.0, 0.35 * len(activity) + 1.0), 3.0))
+    ax.bar(range(len(activity)), activity[order].tolist(), color="C1")
+    ax.axhline(threshold, color="black", linestyle="--", label=f"threshold {threshold:g}")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(activity)), [str(d) for d in order.tolist()], fontsize="small")
+    ax.set_xlabel("latent dimension d")
+    ax.set_ylabel("activity $A_d$ (log scale)")
+    ax.legend()
     if title:
         ax.set_title(title)
     return ax

@@ -136,7 +136,8 @@ def fit(
     if checkpoint is not None and Path(checkpoint).exists():
         history = _resume(Path(checkpoint), model, optimizer, shuffle, settings, device)
     if binarized and test_images is not None:
-        test_images = binarize(test_images, torch.Generator(device).manual_seed(seed))
+        # Drawn on the CPU: the same seed gives the same binary test images on every device.
+        test_images = binarize(test_images.cpu(), torch.Generator().manual_seed(seed)).to(device)
 
     steps_per_epoch = math.ceil(len(train_images) / batch_size)
     bar = tqdm(total=epochs * steps_per_epoch, initial=history.epochs * steps_per_epoch,
