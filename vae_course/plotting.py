@@ -136,14 +136,19 @@ def show_traversal(images: torch.Tensor, row_labels: Sequence[str] | None = None
     return ax
 
 
+def _bars_by_dimension(values: torch.Tensor, order: torch.Tensor, colour: str, ax: Axes | None) -> Axes:
+    """One bar per latent dimension, in ``order``, each labelled with the dimension's index."""
+    ax = _axes(ax, (max(4.0, 0.35 * len(values) + 1.0), 3.0))
+    ax.bar(range(len(values)), values[order].tolist(), color=colour)
+    ax.set_xticks(range(len(values)), [str(d) for d in order.tolist()], fontsize="small")
+    return ax
+
+
 def plot_kl_per_dimension(kl: torch.Tensor, title: str | None = None, ax: Axes | None = None) -> Axes:
     """Bars of the average KL(q(z_d|x) || p(z_d)) of each latent dimension d (``latent.kl_per_dimension``),
     in nats, from the largest to the smallest, labelled with the dimension's index."""
     kl = kl.detach().cpu()
-    order = torch.argsort(kl, descending=True)
-    ax = _axes(ax, (max(4.0, 0.35 * len(kl) + 1.0), 3.0))
-    ax.bar(range(len(kl)), kl[order].tolist(), color="C0")
-    ax.set_xticks(range(len(kl)), [str(d) for d in order.tolist()], fontsize="small")
+    ax = _bars_by_dimension(kl, torch.argsort(kl, descending=True), "C0", ax)
     ax.set_xlabel("latent dimension d (sorted by KL)")
     ax.set_ylabel("KL per image (nats)")
     if title:
@@ -157,11 +162,9 @@ def plot_unit_activity(activity: torch.Tensor, order: torch.Tensor | None = None
     given ``order`` of dimensions (e.g. the order of ``plot_kl_per_dimension``), with the threshold dashed."""
     activity = activity.detach().cpu()
     order = torch.arange(len(activity)) if order is None else order.detach().cpu()
-    ax = _axes(ax, (max(4.0, 0.35 * len(activity) + 1.0), 3.0))
-    ax.bar(range(len(activity)), activity[order].tolist(), color="C1")
+    ax = _bars_by_dimension(activity, order, "C1", ax)
     ax.axhline(threshold, color="black", linestyle="--", label=f"threshold {threshold:g}")
     ax.set_yscale("log")
-    ax.set_xticks(range(len(activity)), [str(d) for d in order.tolist()], fontsize="small")
     ax.set_xlabel("latent dimension d")
     ax.set_ylabel("activity $A_d$ (log scale)")
     ax.legend()
