@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 
 import pytest
 import torch
@@ -322,3 +323,84 @@ def test_fit_checkpoint_loads(straight_run):
     assert isinstance(loaded, VAE) and loaded.config == model.config
     _assert_same_weights(loaded, model)
     assert checkpoint.read(path)["metadata"]["history"]["train"] == history.train
+
+
+@pytest.mark.parametrize(
+    "other_images",
+    [lambda images: 1 - images, lambda images: images.flip(0)[:, :, :, torch.arange(27, -1, -1)]],
+    ids=["inverted", "other-images-same-count"],
+)
+def test_resume_on_other_training_images_fails(other_images, finished_copy, tiny_train):
+    images = other_images(tiny_train.images)
+    assert images.shape == tiny_train.images.shape  # same number of images: the old check let these through
+    with pytest.raises(ValueError, match="training images differ"):
+        _fit(_tiny_vae(), images, finished_copy, 3)
+
+
+def test_resume_with_a_test_set_added_or_dropped_fails(tiny_train, mnist_test, tmp_path):
+    without, with_test = tmp_path / "without.pt", tmp_path / "with.pt"
+    _fit(_tiny_vae(), tiny_train, without, 1)
+    _fit(_tiny_vae(), tiny_train, with_test, 1, test_data=mnist_test.images[:64])
+    with pytest.raises(ValueError, match="trained without test_data, now with"):
+        _fit(_tiny_vae(), tiny_train, without, 2, test_data=mnist_test.images[:64])
+    with pytest.raises(ValueError, match="trained with test_data, now without"):
+        _fit(_tiny_vae(), tiny_train, with_test, 2)
+    with pytest.raises(ValueError, match="test images differ"):
+        _fit(_tiny_vae(), tiny_train, with_test, 2, test_data=mnist_test.images[64:128])
+
+
+def test_fit_does_not_read_its_checkpoint_back_every_epoch(tiny_train, tmp_path, monkeypatch):
+    reads = []
+    original_read = checkpoint.read
+    monkeypatch.setattr(checkpoint, "read", lambda path: reads.append(path) or original_read(path))
+    path = tmp_path / "run.pt"
+    _fit(_tiny_vae(), tiny_train, path, 3)
+    assert reads == []  # a fresh run: nothing to read
+    _fit(_tiny_vae(), tiny_train, path, 5)
+    assert reads == [path]  # resuming reads it once, on entry
+
+
+def test_save_flushes_the_file_and_its_directory_to_disk(tmp_path, monkeypatch):
+    flushed = []
+    original_fsync = os.fsync
+
+    def recording_fsync(descriptor):
+        flushed.append("directory" if stat.S_ISDIR(os.fstat(descriptor).st_mode) else "file")
+        original_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    checkpoint.save(VAE(latent_dim=2, hidden_dims=(8,)), tmp_path / "model.pt")
+    assert flushed == ["file", "directory"]
+
+
+def test_atomic_write_that_fails_keeps_the_old_file(tmp_path):
+    path = tmp_path / "history.json"
+    checkpoint.atomic_write(path, lambda file: file.write(b'{"old": 1}'))
+
+    def failing(file):
+        file.write(b'{"new": ')
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.atomic_write(path, failing)
+    assert path.read_bytes() == b'{"old": 1}'
+    assert _no_partial_files(tmp_path)
+
+
+class _TemperedVAE(VAE):
+    """A learner's own model: an argument that changes no weight shape must survive a checkpoint."""
+
+    def __init__(self, latent_dim: int = 2, temperature: float = 1.0) -> None:
+        super().__init__(latent_dim=latent_dim, hidden_dims=(8,))
+        self.temperature = temperature
+
+
+def test_config_is_every_constructor_argument_so_load_rebuilds_the_same_model(tmp_path):
+    model = _TemperedVAE(temperature=0.5)
+    assert model.config == {"latent_dim": 2, "temperature": 0.5}
+    path = checkpoint.save(model, tmp_path / "tempered.pt")
+    assert checkpoint.load(path, _TemperedVAE).temperature == 0.5
+    assert VAE(3, likelihood="continuous_bernoulli").config == {
+        "latent_dim": 3, "hidden_dims": [400], "likelihood": "continuous_bernoulli", "gaussian_scale": None}
+    assert checkpoint.load(checkpoint.save(ConvVAE(3, "gaussian", 0.1), tmp_path / "conv.pt")).config == {
+        "latent_dim": 3, "likelihood": "gaussian", "gaussian_scale": 0.1}

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from vae_course import checkpoint
+from vae_course import checkpoint, training
 from vae_course.models import VAE
 from vae_course.objectives import elbo, elbo_terms, iwae_bound, log_likelihood
 from vae_course.training import fit
@@ -83,3 +83,31 @@ def test_input_on_the_wrong_device_names_the_fix(trained_cpu_model, mnist_test):
         elbo(gpu, mnist_test.images[:4])
     with pytest.raises(ValueError, match=r"\.to\("):
         gpu.reconstruct(mnist_test.images[:4])
+
+
+def test_a_training_epoch_never_waits_for_the_gpu(mnist_train, monkeypatch):
+    """Between fit's first and last mini-batch nothing waits for the device: torch raises on any sync."""
+    original_batches = training.batches
+
+    def strict_batches(*args, **kwargs):
+        iterator = original_batches(*args, **kwargs)
+        first = next(iterator)  # the shuffled order reaches the device here, before the first step
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            yield first
+            yield from iterator
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+
+    monkeypatch.setattr(training, "batches", strict_batches)
+    torch.manual_seed(0)
+    model = VAE(latent_dim=2, hidden_dims=(32,))
+    history = fit(model, mnist_train.images[:512], epochs=1, batch_size=64, device="cuda", progress=False)
+    assert history.epochs == 1 and math.isfinite(history.train["loss"][0])
+
+    torch.cuda.set_sync_debug_mode("error")  # and the mode does catch a sync: encode's own value check
+    try:
+        with pytest.raises(RuntimeError, match="synchroniz"):
+            model.encode(mnist_train.images[:4].cuda())
+    finally:
+        torch.cuda.set_sync_debug_mode("default")

@@ -48,9 +48,9 @@ def test_autoencoder_is_deterministic_and_returns_tensors(synthetic_images):
     model = Autoencoder(latent_dim=2, hidden_dims=(64, 32))
     code = model.encode(synthetic_images)
     assert isinstance(code, torch.Tensor) and code.shape == (len(synthetic_images), 2)
-    reconstruction = model.decode(code)
-    assert reconstruction.shape == synthetic_images.shape
-    assert torch.equal(reconstruction, model.reconstruct(synthetic_images))
+    logits = model.decode(code)  # the decoder's logits; reconstruct applies the sigmoid
+    assert logits.shape == synthetic_images.shape
+    assert torch.equal(torch.sigmoid(logits), model.reconstruct(synthetic_images))
     assert model.decode(torch.zeros(3, 5, 2)).shape == (3, 5, 1, 28, 28)
     assert not hasattr(model, "prior")
 
@@ -163,11 +163,11 @@ def test_gaussian_likelihood_accepts_values_outside_the_unit_interval_but_not_na
 @pytest.mark.parametrize(
     "build, message",
     [
-        (lambda: VAE(latent_dim=0), "positive integers"),
-        (lambda: VAE(latent_dim=2.5), "positive integers"),
-        (lambda: VAE(hidden_dims=(400, -1)), "positive integers"),
-        (lambda: Autoencoder(latent_dim=0), "positive integers"),
-        (lambda: ConvVAE(latent_dim=-3), "positive integers"),
+        (lambda: VAE(latent_dim=0), "positive integer"),
+        (lambda: VAE(latent_dim=2.5), "positive integer"),
+        (lambda: VAE(hidden_dims=(400, -1)), "positive integer"),
+        (lambda: Autoencoder(latent_dim=0), "positive integer"),
+        (lambda: ConvVAE(latent_dim=-3), "positive integer"),
         (lambda: VAE(likelihood="poisson"), "unknown likelihood"),
         (lambda: VAE(likelihood="bernoulli", gaussian_scale=0.1), "only to likelihood='gaussian'"),
         (lambda: VAE(likelihood="gaussian", gaussian_scale=0.0), "must be positive"),
@@ -176,3 +176,9 @@ def test_gaussian_likelihood_accepts_values_outside_the_unit_interval_but_not_na
 def test_bad_constructor_arguments(build, message):
     with pytest.raises(ValueError, match=message):
         build()
+
+
+@pytest.mark.parametrize("build", [lambda: VAE(latent_dim=4), lambda: ConvVAE(4), lambda: Autoencoder(4, (8,))])
+def test_decode_refuses_a_code_of_the_wrong_size_naming_latent_dim(build):
+    with pytest.raises(ValueError, match=r"latent_dim is 4, so z needs shape \(\.\.\., 4\)"):
+        build().decode(torch.zeros(3, 7))

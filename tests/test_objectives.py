@@ -251,3 +251,19 @@ def test_num_samples_must_be_a_positive_integer(bad, linear_gaussian):
     for objective in (elbo, iwae_bound, log_likelihood):
         with pytest.raises(ValueError, match="num_samples"):
             objective(model, x, num_samples=bad)
+
+
+def test_autoencoder_loss_does_not_saturate_for_a_confidently_wrong_pixel():
+    """A black pixel predicted at logit 30 costs softplus(30) = 30.0 nats and keeps its gradient
+    sigmoid(30) ~ 1 (binary_cross_entropy on probabilities clamps it at 100 nats with gradient 0)."""
+    model = Autoencoder(latent_dim=2, hidden_dims=(8,))
+    with torch.no_grad():
+        last = model.decoder[0][-1]  # the final Linear layer: its bias sets every logit when weights are 0
+        last.weight.zero_()
+        last.bias.fill_(30.0)
+    black = torch.zeros(1, 1, 28, 28)
+    loss = reconstruction_loss(model, black)
+    expected = 784 * math.log1p(math.exp(30.0))  # softplus(30), written out
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    loss.sum().backward()
+    assert last.bias.grad.min().item() == pytest.approx(1 / (1 + math.exp(-30.0)), rel=1e-6)

@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from vae_course.latent import normal_grid  # noqa: E402
-from vae_course.models import VAE  # noqa: E402
+from vae_course.models import VAE, Autoencoder  # noqa: E402
 from vae_course.plotting import (  # noqa: E402
     plot_curves,
     plot_kl_per_dimension,
@@ -81,6 +81,20 @@ def test_show_manifold_decodes_the_normal_grid_in_place():
     assert torch.allclose(top_right, expected[3, 0], atol=1e-6)
     assert [t.get_text() for t in ax.get_xticklabels()] == [f"{v:.1f}" for v in grid[:4, 0].tolist()]
     assert ax.get_title() == "manifold"
+
+
+def test_show_manifold_follows_the_models_dtype():
+    model = VAE(latent_dim=2, hidden_dims=(16,)).double().eval()
+    (image,) = show_manifold(model, num_per_side=3).get_images()
+    with torch.no_grad():
+        expected = model.decode(normal_grid(3).double()).mean  # (9, 1, 28, 28), float64
+    top_left = torch.as_tensor(image.get_array()[2:30, 2:30, 0])
+    assert torch.allclose(top_left.double(), expected[0, 0], atol=1e-6)
+
+
+def test_show_manifold_refuses_an_autoencoder_naming_the_reason():
+    with pytest.raises(TypeError, match="no prior"):
+        show_manifold(Autoencoder(2, (8,)))
 
 
 def test_show_manifold_refuses_a_model_that_is_not_2d():

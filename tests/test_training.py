@@ -35,7 +35,7 @@ def test_real_training_improves_test_elbo(mnist_train, mnist_test):
     torch.manual_seed(0)
     model = VAE()
     test_images = mnist_test.images[:500]
-    untrained = evaluate(model, test_images)[1]
+    untrained = evaluate(model, test_images)["neg_elbo"]
     history = fit(model, mnist_train.images[:2000], epochs=2, test_data=test_images, device="cpu", progress=False)
 
     assert 400 < untrained < 700  # ~550 nats: an untrained decoder guesses p = 1/2 everywhere
@@ -109,9 +109,10 @@ def test_beta_four_weights_the_rate(mnist_train, mnist_test):
         assert loss > split["neg_elbo"][0]
     line = history.describe_epoch(0)
     assert f"train loss {history.train['loss'][0]:.2f}" in line, "the minimised loss is shown when beta != 1"
-    loss, neg_elbo, rate, distortion = evaluate(model, test, beta=4)
-    assert loss == pytest.approx(distortion + 4 * rate, rel=1e-4)
-    assert neg_elbo == pytest.approx(distortion + rate, rel=1e-4)
+    metrics = evaluate(model, test, beta=4)
+    assert set(metrics) == VAE_KEYS
+    assert metrics["loss"] == pytest.approx(metrics["distortion"] + 4 * metrics["rate"], rel=1e-4)
+    assert metrics["neg_elbo"] == pytest.approx(metrics["distortion"] + metrics["rate"], rel=1e-4)
 
 
 @pytest.mark.slow
@@ -237,3 +238,37 @@ def test_model_ends_in_eval_mode_on_the_requested_device(mnist_train):
     assert all(not module.training for module in model.modules())
     assert {p.device for p in model.parameters()} == {torch.device("cpu")}
     assert model.prior_loc.device == torch.device("cpu")
+
+
+def test_test_data_leaves_the_trained_weights_unchanged(mnist_train, mnist_test):
+    without, with_test = tiny_vae(), tiny_vae()
+    tiny_fit(without, mnist_train.images[:256], epochs=2, batch_size=64)
+    tiny_fit(with_test, mnist_train.images[:256], epochs=2, batch_size=64, test_data=mnist_test.images[:128])
+    assert weights_equal(without, with_test)
+
+
+def test_each_epoch_is_evaluated_with_the_same_fixed_noise(mnist_train, mnist_test):
+    test_images = mnist_test.images[:128]
+    recomputed = []
+
+    def evaluate_again(history: History) -> None:  # the same model, the same noise: the same numbers
+        with torch.random.fork_rng():
+            torch.manual_seed(7)
+            recomputed.append(evaluate(model, test_images)["neg_elbo"])
+
+    model = tiny_vae()
+    history = tiny_fit(model, mnist_train.images[:256], epochs=3, seed=7, test_data=test_images,
+                       on_epoch_end=evaluate_again)
+    assert history.test["neg_elbo"] == pytest.approx(recomputed, rel=1e-6)
+
+
+@pytest.mark.parametrize("batch_size", [16, 64])
+def test_fit_reads_image_values_back_a_fixed_number_of_times(batch_size, mnist_train, mnist_test, monkeypatch):
+    """The value check (one device -> host copy) runs once per dataset per fit, not once per step."""
+    calls = []
+    original = torch.aminmax
+    monkeypatch.setattr(torch, "aminmax", lambda *args, **kwargs: calls.append(1) or original(*args, **kwargs))
+    tiny_fit(tiny_vae(), mnist_train.images[:256], epochs=2, batch_size=batch_size, test_data=mnist_test.images[:64])
+    assert len(calls) == 2  # the training images and the test images, whatever the number of steps
+    tiny_vae().encode(mnist_test.images[:4])
+    assert len(calls) == 3  # encode called directly still checks

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torchvision.utils import save_image
 
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, atomic_write
 from .data import DATASETS, DataUnavailableError, load_dataset
 from .figures import Settings, make_figures
 from .models import LIKELIHOODS, VAE, Autoencoder, ConvVAE
@@ -84,7 +84,8 @@ def train(args: argparse.Namespace) -> None:
     history = fit(model, train_data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                   test_data=test_data, device=device, seed=args.seed, beta=args.beta, binarized=args.binarized,
                   progress=not args.no_progress, checkpoint=checkpoint, on_epoch_end=report)
-    (args.out / "history.json").write_text(json.dumps(history.to_dict(), indent=1))
+    text = json.dumps(history.to_dict(), indent=1).encode()
+    atomic_write(args.out / "history.json", lambda file: file.write(text))
     with torch.no_grad():
         originals = test_data.images[:8].to(device)
         save_image(torch.cat([originals, model.reconstruct(originals)]), args.out / "reconstructions.png", nrow=8)

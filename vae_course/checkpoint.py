@@ -1,13 +1,13 @@
 """Saving and loading trained models, safely.
 
-Introduced in notebook 06 (VAE on MNIST), where a trained model is loaded if present and trained
-otherwise.
+Used by ``fit(..., checkpoint=path)`` (save every epoch, resume) and by the command line
+(``python -m vae_course train``); ``load`` rebuilds a saved model in a notebook or a script.
 
-A checkpoint is one file holding the model's class name, its constructor arguments, its weights and
-any metadata (a dict of tensors, numbers, strings, lists and dicts). It is written atomically (a
-temporary file, then a rename), so an interrupted save never leaves a half-written checkpoint, and
-read with ``torch.load(weights_only=True)``, so a file that would run code when unpickled is refused,
-never executed.
+A checkpoint is one file holding the model's class name, its constructor arguments (``model.config``),
+its weights and any metadata (a dict of tensors, numbers, strings, lists and dicts). It is written
+durably and atomically (``atomic_write``: a temporary file, flushed to disk, then renamed over the old
+one), so neither an interrupted save nor a power loss leaves a half-written checkpoint, and read with
+``torch.load(weights_only=True)``, so a file that would run code when unpickled is refused, never executed.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ import pickle
 import re
 import secrets
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 from torch import nn
@@ -64,17 +66,43 @@ def save(model: nn.Module, path: str | os.PathLike, *, overwrite: bool = False, 
         "state_dict": model.state_dict(),
         "metadata": metadata,
     }
+    return atomic_write(path, lambda file: torch.save(payload, file))
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
+    """Create or replace the file at ``path`` with what ``write(file)`` writes, all or nothing.
+
+    ``write`` fills a temporary file beside ``path``; it is flushed to disk (``fsync``), renamed over
+    ``path`` (atomic: readers see the old file or the new one, never half of one), and the directory
+    is flushed too, so that after a power loss the name points at complete contents, old or new.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # A unique name beside the target (same file system, so the rename is atomic); "x" never clobbers.
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
     try:
         with open(temporary, "xb") as file:
-            torch.save(payload, file)
-        os.replace(temporary, path)  # atomic: readers see the old file or the new one, never half of one
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())  # the bytes are on disk before the name points at them
+        os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    _fsync_directory(path.parent)
     return path
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Flush a directory's entries (the rename) to disk; Windows cannot open a directory, and need not."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def read(path: str | os.PathLike) -> dict:

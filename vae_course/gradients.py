@@ -24,6 +24,8 @@ from typing import NamedTuple
 
 import torch
 
+from ._checks import positive_int
+
 
 class GradientEstimate(NamedTuple):
     """A K-sample Monte Carlo estimate of nabla E_{N(mu, sigma^2)}[f(z)] with respect to (mu, log sigma).
@@ -126,8 +128,7 @@ def reparameterized_gradient(
 
 def _check_parameters(mu: torch.Tensor, log_sigma: torch.Tensor, num_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Validate the arguments; return (mu, log_sigma) detached and broadcast to one shape S."""
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
+    positive_int("num_samples", num_samples)
     mu, log_sigma = torch.as_tensor(mu), torch.as_tensor(log_sigma)
     if not (mu.is_floating_point() and log_sigma.is_floating_point()):
         raise ValueError(f"mu and log_sigma must be floating-point tensors, got {mu.dtype} and {log_sigma.dtype}")

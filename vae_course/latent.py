@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
+from ._checks import positive_int
 from .objectives import GenerativeModel
 
 ACTIVITY_THRESHOLD = 0.01  # Burda et al. (2015): a unit is active when Var_x(E_q[z_d]) > 0.01
@@ -65,8 +66,7 @@ def normal_grid(num_per_side: int, quantile: float = 0.05) -> torch.Tensor:
     so each cell of the grid holds the same prior mass along each axis. Shape (num_per_side**2, 2),
     in reading order for an image grid: the first row has the largest z_2 (top), z_1 grows to the right.
     """
-    if isinstance(num_per_side, bool) or not isinstance(num_per_side, int) or num_per_side < 2:
-        raise ValueError(f"num_per_side must be an integer >= 2, got {num_per_side!r}")
+    positive_int("num_per_side", num_per_side, minimum=2)
     if not 0 < quantile < 0.5:
         raise ValueError(f"quantile must lie in (0, 0.5), got {quantile!r}")
     values = Normal(0.0, 1.0).icdf(torch.linspace(quantile, 1 - quantile, num_per_side))  # (n,)
@@ -112,7 +112,6 @@ def interpolate(z_start: torch.Tensor, z_end: torch.Tensor, steps: int) -> torch
     if z_start.shape != z_end.shape or z_start.dim() != 1:
         raise ValueError(f"interpolate takes two codes of one shape (latent_dim,), got {tuple(z_start.shape)} "
                          f"and {tuple(z_end.shape)}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-        raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
+    positive_int("steps", steps, minimum=2)
     t = torch.linspace(0, 1, steps, dtype=z_start.dtype, device=z_start.device)[:, None]  # (steps, 1)
     return (1 - t) * z_start + t * z_end

@@ -9,8 +9,9 @@ Every generative model here follows one protocol, which is all the objectives re
   sample dimensions, e.g. (K, B, latent_dim) gives batch shape (K, B);
 - ``prior`` is p(z) = N(0, I) with event shape (latent_dim,); ``latent_dim`` is an attribute.
 
-Inputs are checked once, at ``encode``: a wrong shape, a non-float dtype (such as uint8 pixels 0-255),
-NaN/inf, or values outside [0, 1] for a Bernoulli-type likelihood raise a ``ValueError`` naming the fix.
+Inputs are checked at ``encode``: a wrong shape, a non-float dtype (such as uint8 pixels 0-255),
+NaN/inf, or values outside [0, 1] for a Bernoulli-type likelihood raise a ``ValueError`` naming the fix
+(``vae_course._checks``); ``decode`` checks that a code has ``latent_dim`` numbers.
 The distributions are built with ``validate_args=False``: that check has been done, and torch's own
 would reject grey pixel values under a Bernoulli likelihood. Reading a grey value x in [0, 1] as
 "x log p + (1 - x) log(1 - p)" is the usual binary cross-entropy on MNIST (not a normalised density
@@ -19,64 +20,23 @@ for non-binary x: that is what the continuous Bernoulli fixes).
 
 from __future__ import annotations
 
-import math
+import functools
+import inspect
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 from torch.distributions import Bernoulli, ContinuousBernoulli, Distribution, Independent, Normal
 
-IMAGE_SHAPE = (1, 28, 28)
-NUM_PIXELS = math.prod(IMAGE_SHAPE)  # 784
+from ._checks import IMAGE_SHAPE, NUM_PIXELS, check_code, check_images, positive_int
+
 LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian")
+
 # exp(0.5 * logvar) stays finite and positive in float32 inside this range: sigma in [3e-7, 2.2e4].
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
 # A learned Gaussian scale may not shrink below this: on MNIST's constant black border, an unbounded
 # scale would shrink to 0 and send log p(x|z) to +infinity.
 MIN_GAUSSIAN_SCALE = 1e-2
-
-
-def check_images(x: torch.Tensor, *, unit_interval: bool = True, like: torch.Tensor | None = None) -> None:
-    """Raise a ``ValueError`` naming the fix unless ``x`` is a float batch of shape (B, 1, 28, 28).
-
-    ``unit_interval``: values must lie in [0, 1] (Bernoulli-type likelihoods read them as probabilities).
-    ``like``: a parameter of the model; ``x`` must share its dtype and device.
-    """
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"expected a torch.Tensor of images, got {type(x).__name__}: use torch.as_tensor(x)")
-    if x.dim() != 4 or tuple(x.shape[1:]) != IMAGE_SHAPE:
-        hint = ""
-        if x.shape and x.shape[-1] == NUM_PIXELS:
-            hint = ": these look like flat vectors, use x.view(-1, 1, 28, 28)"
-        elif x.dim() == 3 and tuple(x.shape[1:]) == (28, 28):
-            hint = ": add the channel dimension with x.unsqueeze(1)"
-        elif tuple(x.shape) == (28, 28) or tuple(x.shape) == IMAGE_SHAPE:
-            hint = ": a single image, use x.view(1, 1, 28, 28)"
-        raise ValueError(f"expected images of shape (batch, 1, 28, 28), got {tuple(x.shape)}{hint}")
-    if x.shape[0] == 0:
-        raise ValueError("got an empty batch (0 images)")
-    if not x.is_floating_point():
-        raise ValueError(
-            f"images have dtype {x.dtype}; the model expects floats in [0, 1]: use x.float() / 255"
-        )
-    if like is not None and x.dtype != like.dtype:
-        raise ValueError(f"images are {x.dtype} but the model is {like.dtype}: use x.to({like.dtype})")
-    if like is not None and x.device != like.device:
-        raise ValueError(
-            f"images are on {x.device} but the model is on {like.device}: use x.to('{like.device}')"
-        )
-    # One reduction and one synchronisation: NaN propagates into both extremes, inf shows in one.
-    low, high = torch.stack(torch.aminmax(x)).tolist()
-    if math.isnan(low) or math.isnan(high):
-        raise ValueError("images contain NaN: check the preprocessing that produced them")
-    if math.isinf(low) or math.isinf(high):
-        raise ValueError("images contain inf: check the preprocessing that produced them")
-    if unit_interval and (low < 0.0 or high > 1.0):
-        fix = "divide 0-255 pixels by 255" if high > 1.0 else "rescale them to [0, 1]"
-        raise ValueError(
-            f"images range over [{low:.4g}, {high:.4g}] but this likelihood needs values in [0, 1]: {fix}, "
-            "or use likelihood='gaussian'"
-        )
 
 
 def mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -89,21 +49,52 @@ def mlp(sizes: Sequence[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class Autoencoder(nn.Module):
+class Model(nn.Module):
+    """A module that remembers its constructor's arguments as ``config``, for ``checkpoint.load``.
+
+    ``config`` is recorded after ``__init__`` returns, from the arguments as called (defaults filled
+    in), so no argument can be forgotten: a checkpoint rebuilds exactly the model that was saved, even
+    one whose argument (the likelihood, say) changes no weight shape. Every model here derives from it.
+    """
+
+    config: dict
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__init__
+        signature = inspect.signature(init)
+
+        @functools.wraps(init)
+        def __init__(self, *args, **kwargs) -> None:
+            init(self, *args, **kwargs)
+            if type(self) is cls:  # the outermost class records; a parent's __init__ called by super() does not
+                arguments = signature.bind(self, *args, **kwargs)
+                arguments.apply_defaults()
+                self.config = {name: list(value) if isinstance(value, tuple) else value
+                               for name, value in list(arguments.arguments.items())[1:]}
+
+        cls.__init__ = __init__
+
+
+class Autoencoder(Model):
     """A deterministic autoencoder: x -> code z -> reconstruction x_hat (notebook 01).
 
-    ``encode`` and ``decode`` return tensors, not distributions: there is no prior, so nothing here
-    is generative. It trains by minimising the binary cross-entropy between x and x_hat, summed over
-    pixels (``vae_course.objectives.reconstruction_loss``).
+    ``encode`` returns the code and ``decode`` the logits of the reconstruction, tensors rather than
+    distributions: there is no prior, so nothing here is generative. ``reconstruct`` returns the
+    reconstruction x_hat = sigmoid(logits) in [0, 1]. It trains by minimising the binary cross-entropy
+    between x and x_hat, summed over pixels (``vae_course.objectives.reconstruction_loss``), computed
+    from the logits: log sigmoid(t) never rounds to log(0), so a confidently wrong pixel keeps its gradient.
     """
 
     def __init__(self, latent_dim: int, hidden_dims: Sequence[int] = (400,)) -> None:
         super().__init__()
         _check_sizes(latent_dim, hidden_dims)
         self.latent_dim = latent_dim
-        self.config = {"latent_dim": latent_dim, "hidden_dims": list(hidden_dims)}
         self.encoder = nn.Sequential(nn.Flatten(), mlp([NUM_PIXELS, *hidden_dims, latent_dim]))
-        self.decoder = mlp([latent_dim, *reversed(hidden_dims), NUM_PIXELS])
+        self.decoder = nn.Sequential(
+            mlp([latent_dim, *reversed(hidden_dims), NUM_PIXELS]),
+            nn.Unflatten(-1, IMAGE_SHAPE),  # (..., 784) => (..., 1, 28, 28)
+        )
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The code z = f(x), shape (B, latent_dim)."""
@@ -111,18 +102,19 @@ class Autoencoder(nn.Module):
         return self.encoder(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """The reconstruction x_hat = sigmoid(g(z)) in [0, 1], shape (..., 1, 28, 28)."""
-        return torch.sigmoid(self.decoder(z)).unflatten(-1, IMAGE_SHAPE)  # (..., 784) => (..., 1, 28, 28)
+        """The logits g(z) of the reconstruction, shape (..., 1, 28, 28): x_hat = sigmoid(g(z))."""
+        check_code(self, z)
+        return self.decoder(z)
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """decode(encode(x))."""
-        return self.decode(self.encode(x))
+        """x_hat = sigmoid(decode(encode(x))), pixel values in [0, 1]."""
+        return torch.sigmoid(self.decode(self.encode(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.reconstruct(x)
 
 
-class LatentVariableModel(nn.Module):
+class LatentVariableModel(Model):
     """What every VAE shares: the prior, the Gaussian encoder q(z|x) and the likelihood p(x|z).
 
     A subclass supplies two networks: ``encoder`` maps (N, 1, 28, 28) to (N, 2 * latent_dim), the mean
@@ -169,6 +161,7 @@ class LatentVariableModel(nn.Module):
         normalised version for grey values (Loaiza-Ganem & Cunningham 2019); "gaussian":
         Normal(sigmoid(output), sigma). In every case ``decode(z).mean`` is an image in [0, 1].
         """
+        check_code(self, z)
         leading = z.shape[:-1]
         out = self.decoder(z.reshape(-1, self.latent_dim))  # (N, latent_dim) => (N, 1, 28, 28)
         out = out.reshape(*leading, *IMAGE_SHAPE)
@@ -215,12 +208,6 @@ class VAE(LatentVariableModel):
     ) -> None:
         _check_sizes(latent_dim, hidden_dims)
         super().__init__(latent_dim, likelihood, gaussian_scale)
-        self.config = {
-            "latent_dim": latent_dim,
-            "hidden_dims": list(hidden_dims),
-            "likelihood": likelihood,
-            "gaussian_scale": gaussian_scale,
-        }
         self.encoder = nn.Sequential(nn.Flatten(), mlp([NUM_PIXELS, *hidden_dims, 2 * latent_dim]))
         self.decoder = nn.Sequential(
             mlp([latent_dim, *reversed(hidden_dims), NUM_PIXELS]),
@@ -234,7 +221,6 @@ class ConvVAE(LatentVariableModel):
     def __init__(self, latent_dim: int = 20, likelihood: str = "bernoulli", gaussian_scale: float | None = None) -> None:
         _check_sizes(latent_dim, ())
         super().__init__(latent_dim, likelihood, gaussian_scale)
-        self.config = {"latent_dim": latent_dim, "likelihood": likelihood, "gaussian_scale": gaussian_scale}
         self.encoder = nn.Sequential(
             nn.Conv2d(1, 32, kernel_size=4, stride=2, padding=1),  # 1x28x28 => 32x14x14
             nn.ReLU(),
@@ -257,6 +243,6 @@ MODELS: dict[str, type[nn.Module]] = {cls.__name__: cls for cls in (Autoencoder,
 
 
 def _check_sizes(latent_dim: int, hidden_dims: Sequence[int]) -> None:
-    for size in (latent_dim, *hidden_dims):
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(f"latent_dim and hidden_dims must be positive integers, got {size!r}")
+    positive_int("latent_dim", latent_dim)
+    for size in hidden_dims:
+        positive_int("each of hidden_dims", size)

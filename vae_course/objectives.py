@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Distribution, kl_divergence
 
+from ._checks import positive_int
+
 
 class GenerativeModel(Protocol):
     """The protocol the objectives rely on."""
@@ -104,11 +106,6 @@ def _log_weights(model: GenerativeModel, posterior: Distribution, x: torch.Tenso
     return model.decode(z).log_prob(x) + model.prior.log_prob(z) - posterior.log_prob(z)
 
 
-def _check_num_samples(num_samples: int) -> None:
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
-
-
 def elbo(model: GenerativeModel, x: torch.Tensor, num_samples: int = 1) -> torch.Tensor:
     """Monte Carlo ELBO with reparameterised samples z_k = mu + sigma * eps_k, per example (B,):
 
@@ -116,7 +113,7 @@ def elbo(model: GenerativeModel, x: torch.Tensor, num_samples: int = 1) -> torch
 
     Unbiased for the ELBO for every K; a larger K only lowers its variance.
     """
-    _check_num_samples(num_samples)
+    positive_int("num_samples", num_samples)
     return _log_weights(model, model.encode(x), x, num_samples).mean(dim=0)
 
 
@@ -127,7 +124,7 @@ def iwae_bound(model: GenerativeModel, x: torch.Tensor, num_samples: int) -> tor
 
     L_1 is the ELBO; L_K <= L_{K+1} <= log p(x) in expectation, and L_K -> log p(x) as K grows.
     """
-    _check_num_samples(num_samples)
+    positive_int("num_samples", num_samples)
     log_w = _log_weights(model, model.encode(x), x, num_samples)
     return torch.logsumexp(log_w, dim=0) - math.log(num_samples)
 
@@ -144,7 +141,7 @@ def log_likelihood(
     most ``max_batch_elements`` decoded images and combined with a running log-sum-exp, so memory
     stays bounded whatever ``num_samples`` is.
     """
-    _check_num_samples(num_samples)
+    positive_int("num_samples", num_samples)
     posterior = model.encode(x)
 
     def log_weights(start: int, stop: int) -> torch.Tensor:
@@ -172,12 +169,14 @@ def logsumexp_in_chunks(
 def reconstruction_loss(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The autoencoder's loss, per example (B,): binary cross-entropy summed over pixels,
 
-    BCE(x, x_hat) = -sum_i [x_i log x_hat_i + (1 - x_i) log(1 - x_hat_i)],  x_hat = decode(encode(x)).
+    BCE(x, x_hat) = -sum_i [x_i log x_hat_i + (1 - x_i) log(1 - x_hat_i)],  x_hat = sigmoid(t),  t = decode(encode(x)).
 
-    It is the Bernoulli -log p(x|z) of a VAE, so the two are measured in the same nats.
+    Computed from the logits t with log x_hat = -softplus(-t) and log(1 - x_hat) = -softplus(t), which
+    stay exact where x_hat rounds to 0 or 1 (``binary_cross_entropy`` on x_hat clamps log 0 to -100 there
+    and its gradient vanishes). For binary x it is the Bernoulli -log p(x|z) of a VAE, in the same nats.
     """
-    x_hat = model.reconstruct(x)
-    return F.binary_cross_entropy(x_hat, x, reduction="none").flatten(start_dim=1).sum(dim=1)
+    logits = model.decode(model.encode(x))
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(start_dim=1).sum(dim=1)
 
 
 @torch.no_grad()
@@ -197,7 +196,7 @@ def naive_log_likelihood(
 
     Introduced in notebook 02 (latent variables and Bayes' rule).
     """
-    _check_num_samples(num_samples)
+    positive_int("num_samples", num_samples)
 
     def log_likelihoods(start: int, stop: int) -> torch.Tensor:
         z = model.prior.sample((stop - start, 1))  # (k, 1, latent_dim): shared by the whole batch

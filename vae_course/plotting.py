@@ -97,11 +97,13 @@ def show_manifold(model: torch.nn.Module, num_per_side: int = 15, title: str | N
                   ax: Axes | None = None) -> Axes:
     """The decoded manifold of a 2-d latent model: the mean image of p(x|z) for every z of
     ``latent.normal_grid(num_per_side)``, placed where z lies, with the z values on the axes."""
-    if getattr(model, "latent_dim", None) != 2:
-        raise ValueError(f"show_manifold draws a model with a 2-d latent space, got latent_dim={getattr(model, 'latent_dim', None)}")
-    device = next(model.parameters()).device
+    if not hasattr(model, "prior"):
+        raise TypeError(f"show_manifold draws a VAE, whose grid follows the prior p(z); {type(model).__name__} "
+                        "has no prior: decode a grid of codes of your own instead")
+    if model.latent_dim != 2:
+        raise ValueError(f"show_manifold draws a model with a 2-d latent space, got latent_dim={model.latent_dim}")
     grid = normal_grid(num_per_side)  # (n * n, 2), top row first
-    images = model.decode(grid.to(device)).mean  # (n * n, 1, 28, 28)
+    images = model.decode(grid.to(next(model.parameters()))).mean  # the model's dtype and device; (n * n, 1, 28, 28)
     ax = _axes(ax, (7.0, 7.0))
     show_images(images, nrow=num_per_side, title=title, ax=ax)
     ax.set_axis_on()

@@ -11,6 +11,7 @@ for Python in the middle of an epoch, and Adam updates the parameters with one f
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -22,8 +23,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import checkpoint as checkpoints
+from ._checks import check_images, finite_number, positive_int, values_already_checked
 from .data import ImageData, batches, binarize
-from .models import check_images
 from .objectives import elbo_terms, reconstruction_loss
 
 LOSSES = ("auto", "elbo", "kl_only", "reconstruction")
@@ -112,16 +113,26 @@ def fit(
     - ``"auto"``: "reconstruction" for a model without a prior (the ``Autoencoder``), else "elbo".
 
     ``binarized=True`` trains on dynamically binarized images (resampled each batch) and evaluates on
-    one fixed binarization of ``test_data``. With ``checkpoint=path`` the run is saved after every
-    epoch and, when the file exists, resumed from it: calling ``fit`` again after an interruption (or
-    re-running a notebook cell) continues where it stopped, or returns at once if it already finished.
-    The same ``seed`` on a CPU gives identical numbers, resumed or not.
+    one fixed binarization of ``test_data``.
+
+    Randomness: ``fit`` seeds torch's global generator with ``seed`` (the reparameterised samples and
+    the binarization draw from it) and shuffles with a generator of its own. Test metrics are computed
+    under ``torch.random.fork_rng`` with the same fixed seed every epoch: each epoch's test value uses the
+    same noise (common random numbers, so the test curve shows the model change, not the noise), and
+    passing ``test_data`` or not leaves the trained weights identical.
+
+    With ``checkpoint=path`` the run is saved after every epoch and, when the file exists, resumed from
+    it: calling ``fit`` again with the same arguments after an interruption continues where it stopped,
+    or returns at once if it already finished. Resuming checks that the model, the settings, the
+    training images and the test images (by a fingerprint) are those of the saved run. The same ``seed``
+    on a CPU gives identical numbers, resumed or not.
     """
     kind = _check_arguments(model, epochs, batch_size, lr, beta, loss)
     device = torch.device(device) if device is not None else get_device()
     train_images = _images(train_data, "train_data").to(device)
     test_images = _images(test_data, "test_data").to(device) if test_data is not None else None
     model.to(device)
+    # The whole dataset is checked once here, so the training steps may skip encode's value check.
     unit_interval = getattr(model, "likelihood", "bernoulli") != "gaussian"
     check_images(train_images, unit_interval=unit_interval, like=next(model.parameters()))
     if test_images is not None:
@@ -132,7 +143,8 @@ def fit(
     torch.manual_seed(seed)
     history = History()
     settings = {"batch_size": batch_size, "lr": lr, "beta": beta, "loss": kind, "seed": seed,
-                "binarized": binarized, "num_train_images": len(train_images)}
+                "binarized": binarized, "train_images": _fingerprint(train_images),
+                "test_images": None if test_images is None else _fingerprint(test_images)}
     if checkpoint is not None and Path(checkpoint).exists():
         history = _resume(Path(checkpoint), model, optimizer, shuffle, settings, device)
     if binarized and test_images is not None:
@@ -146,21 +158,24 @@ def fit(
         model.train()
         start = time.perf_counter()
         totals = None
-        for x in batches(train_images, batch_size, generator=shuffle, binarized=binarized):
-            per_example, metrics = _objective(model, x, kind, beta)
-            optimizer.zero_grad(set_to_none=True)
-            per_example.mean().backward()
-            optimizer.step()
-            # Summed on the device, read once per epoch: no .item() synchronisation per step.
-            step_totals = metrics.detach().sum(dim=1)
-            totals = step_totals if totals is None else totals + step_totals
-            bar.update()
-        _record(history.train, kind, (totals / len(train_images)).tolist())
+        with values_already_checked():  # no host synchronisation inside the epoch
+            for x in batches(train_images, batch_size, generator=shuffle, binarized=binarized):
+                per_example, metrics = _objective(model, x, kind, beta)
+                optimizer.zero_grad(set_to_none=True)
+                per_example.mean().backward()
+                optimizer.step()
+                # Summed on the device, read once per epoch: no .item() synchronisation per step.
+                step_totals = torch.stack(list(metrics.values())).detach().sum(dim=1)  # (num_metrics,)
+                totals = step_totals if totals is None else totals + step_totals
+                bar.update()
+        _record(history.train, dict(zip(metrics, (totals / len(train_images)).tolist())))
         seconds = time.perf_counter() - start
         history.seconds.append(seconds)
         history.images_per_second.append(len(train_images) / seconds)
         if test_images is not None:
-            _record(history.test, kind, evaluate(model, test_images, kind, beta))
+            with torch.random.fork_rng(devices=_cuda_devices(device)), values_already_checked():
+                torch.manual_seed(seed)  # the same noise every epoch, and the training stream untouched
+                _record(history.test, evaluate(model, test_images, kind, beta))
         bar.set_postfix_str(f"train loss {history.train['loss'][-1]:.1f}")
         if checkpoint is not None:
             _save(Path(checkpoint), model, optimizer, shuffle, settings, history, device)
@@ -185,49 +200,56 @@ def _adam(model: nn.Module, lr: float, device: torch.device) -> torch.optim.Adam
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, images: torch.Tensor, loss: str = "auto", beta: float = 1.0) -> list[float]:
+def evaluate(model: nn.Module, images: torch.Tensor, loss: str = "auto", beta: float = 1.0) -> dict[str, float]:
     """Average per-example metrics of ``fit``'s loss over ``images``, in chunks that bound memory:
-    [loss, -ELBO, rate, distortion] for a VAE, [loss, distortion] for the autoencoder."""
+    {"loss", "neg_elbo", "rate", "distortion"} for a VAE, {"loss", "distortion"} for the autoencoder."""
     loss = _resolve_loss(model, loss)
     model.eval()
-    totals = None
+    totals: dict[str, torch.Tensor] = {}
     for x in batches(images, EVAL_BATCH_SIZE, shuffle=False):
         _, metrics = _objective(model, x, loss, beta)
-        totals = metrics.sum(dim=1) if totals is None else totals + metrics.sum(dim=1)
-    return (totals / len(images)).tolist()
+        for name, values in metrics.items():
+            totals[name] = totals.get(name, 0) + values.sum()
+    return {name: total.item() / len(images) for name, total in totals.items()}
 
 
-_METRICS = {
-    "elbo": ("loss", "neg_elbo", "rate", "distortion"),
-    "kl_only": ("loss", "neg_elbo", "rate", "distortion"),
-    "reconstruction": ("loss", "distortion"),
-}
-
-
-def _objective(model: nn.Module, x: torch.Tensor, kind: str, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(per-example loss (B,), metrics (M, B) in the order of ``_METRICS[kind]``)."""
+def _objective(model: nn.Module, x: torch.Tensor, kind: str, beta: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """(per-example loss (B,), {metric name: per-example values (B,)})."""
     if kind == "reconstruction":
         bce = reconstruction_loss(model, x)
-        return bce, torch.stack([bce, bce])
+        return bce, {"loss": bce, "distortion": bce}
     terms = elbo_terms(model, x)
-    distortion, rate = terms.distortion, terms.rate
-    per_example = rate if kind == "kl_only" else distortion + beta * rate
-    return per_example, torch.stack([per_example, distortion + rate, rate, distortion])
+    per_example = terms.rate if kind == "kl_only" else terms.distortion + beta * terms.rate
+    return per_example, {"loss": per_example, "neg_elbo": terms.distortion + terms.rate,
+                         "rate": terms.rate, "distortion": terms.distortion}
 
 
-def _record(metrics: dict[str, list[float]], kind: str, values: list[float]) -> None:
-    for name, value in zip(_METRICS[kind], values):
+def _record(metrics: dict[str, list[float]], values: dict[str, float]) -> None:
+    for name, value in values.items():
         metrics.setdefault(name, []).append(value)
 
 
+def _fingerprint(images: torch.Tensor) -> str:
+    """A short hash that tells two image tensors apart: shape, dtype, the exact sum, and the bytes
+    of at most about a million values spread over the tensor (one copy of a few MB to the host)."""
+    flat = images.detach().reshape(-1)
+    sample = flat[:: max(1, flat.numel() // 2**20)].cpu()
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(f"{tuple(images.shape)} {images.dtype} {images.sum(dtype=torch.float64).item()!r}".encode())
+    digest.update(sample.numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _cuda_devices(device: torch.device) -> list[int]:
+    """The CUDA devices whose generator ``fork_rng`` must restore (none off CUDA)."""
+    return [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+
+
 def _check_arguments(model: nn.Module, epochs: int, batch_size: int, lr: float, beta: float, loss: str) -> str:
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if isinstance(lr, bool) or not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if isinstance(beta, bool) or not (isinstance(beta, (int, float)) and beta >= 0 and math.isfinite(beta)):
-        raise ValueError(f"beta must be a number >= 0, got {beta!r}")
+    positive_int("epochs", epochs)
+    positive_int("batch_size", batch_size)
+    finite_number("lr", lr, strict=True)
+    finite_number("beta", beta)
     return _resolve_loss(model, loss)
 
 
@@ -254,12 +276,24 @@ def _images(data: torch.Tensor | ImageData, name: str) -> torch.Tensor:
     return images
 
 
+def _describe_change(key: str, old: object, new: object) -> str:
+    if key == "train_images":
+        return "the training images differ from the ones it was trained on"
+    if key == "test_images":
+        if old is None or new is None:
+            return f"it was trained {'without' if old is None else 'with'} test_data, now {'without' if new is None else 'with'}"
+        return "the test images differ from the ones it was evaluated on"
+    return f"{key} was {old!r}, now {new!r}"
+
+
 def _save(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, shuffle: torch.Generator,
           settings: dict, history: History, device: torch.device) -> None:
     rng = {"cpu": torch.get_rng_state(), "shuffle": shuffle.get_state()}
     if device.type == "cuda":
         rng["cuda"] = torch.cuda.get_rng_state(device)
-    checkpoints.save(model, path, fit_settings=settings, optimizer=optimizer.state_dict(),
+    # overwrite=True: fit checked on entry that the file at path is this run's (or absent), so saving
+    # need not read the previous checkpoint back every epoch.
+    checkpoints.save(model, path, overwrite=True, fit_settings=settings, optimizer=optimizer.state_dict(),
                      history=history.to_dict(), rng=rng)
 
 
@@ -274,11 +308,10 @@ def _resume(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, shuf
     saved = state["metadata"].get("fit_settings")
     if saved is None:
         raise ValueError(f"checkpoint {path} was not written by fit, so it cannot be resumed: pass a new checkpoint path")
-    changed = {key: (saved.get(key), value) for key, value in settings.items() if saved.get(key) != value}
+    changed = [_describe_change(key, saved.get(key), value) for key, value in settings.items() if saved.get(key) != value]
     if changed:
-        described = ", ".join(f"{key} was {old!r}, now {new!r}" for key, (old, new) in changed.items())
-        raise ValueError(f"checkpoint {path} was trained with other settings ({described}): "
-                         "pass a new checkpoint path, or the same settings to resume")
+        raise ValueError(f"checkpoint {path} was trained with other settings ({'; '.join(changed)}): "
+                         "pass a new checkpoint path, or the same settings and data to resume")
     model.load_state_dict(state["state_dict"])
     optimizer.load_state_dict(state["metadata"]["optimizer"])
     rng = state["metadata"]["rng"]

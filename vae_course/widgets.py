@@ -138,8 +138,8 @@ class LatentExplorer2D(widgets.HBox, _Explorer):
 
 def _check_code(model: nn.Module, z: torch.Tensor) -> torch.Tensor:
     latent_dim = getattr(model, "latent_dim", None)
-    if latent_dim is None or not hasattr(model, "decode"):
-        raise TypeError(f"the explorer needs a model with decode() and latent_dim, got {type(model).__name__}")
+    if latent_dim is None or not hasattr(model, "prior"):
+        raise TypeError(f"the explorer needs a VAE (decode(z) returns p(x|z), and a prior p(z)), got {type(model).__name__}")
     z = torch.as_tensor(z).detach().float().cpu().reshape(-1)
     if z.shape[0] != latent_dim:
         raise ValueError(f"the start code has {z.shape[0]} numbers, the model's latent space has {latent_dim}: "
