@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 
 import ipywidgets as widgets
+import ipywidgets.widgets.widget as widget_module
 import numpy as np
 import pytest
 import torch
@@ -76,12 +77,28 @@ def test_sliders_reach_the_prior_range_and_any_start_value(vae_4d):
     assert ranges == [(-3.0, 3.0), (-3.0, 4.5), (-5.0, 3.0), (-3.0, 3.0)]
 
 
-def test_explorer_is_one_widget_with_a_stable_text_form(vae_4d):
+def displayed_bundle(widget: widgets.Widget, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """The MIME bundle a notebook stores when ``widget`` ends a cell. ipywidgets 8 returns it from
+    ``_repr_mimebundle_``; ipywidgets 7 (Colab ships 7.7.1) has no such method: its ``_ipython_display_``
+    hands the same bundle to IPython's ``display(data, raw=True)``, caught here."""
+    if hasattr(widget, "_repr_mimebundle_"):
+        return widget._repr_mimebundle_()
+    published = []
+    monkeypatch.setattr(widget_module, "display", lambda data, raw: published.append(data))
+    widget._ipython_display_()
+    assert len(published) == 1
+    return published[0]
+
+
+def test_explorer_is_one_widget_with_a_stable_text_form(vae_4d, vae_2d, monkeypatch):
     explorer = LatentExplorer(vae_4d, torch.zeros(4))
     assert isinstance(explorer, widgets.Box)
     assert explorer.reset_button in explorer.children[-1].children and explorer.image in explorer.children[-1].children
-    bundle = explorer._repr_mimebundle_()
-    assert bundle["text/plain"] == "LatentExplorer(4 sliders)", "nbval compares this text: no bytes, no ids"
+    explorer_2d = LatentExplorer2D(vae_2d, torch.zeros(3, 2), torch.arange(3))
+    for shown, text in [(explorer, "LatentExplorer(4 sliders)"), (explorer_2d, "LatentExplorer2D(2 sliders)")]:
+        bundle = displayed_bundle(shown, monkeypatch)
+        assert bundle["text/plain"] == text, "nbval compares this text: no bytes, no ids"
+        assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == shown.model_id, "a live widget"
 
 
 def test_explorer_refuses_a_start_code_of_the_wrong_size(vae_4d):
