@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vae_course.models import VAE
+from vae_course.models import VAE, Autoencoder
 from vae_course.widgets import IMAGE_SCALE, LatentExplorer, LatentExplorer2D, decoded_png
 
 
@@ -109,6 +109,18 @@ def test_explorer_refuses_a_start_code_of_the_wrong_size(vae_4d):
 def test_explorer_refuses_something_that_is_not_a_decoder():
     with pytest.raises(TypeError, match="decode"):
         LatentExplorer(torch.nn.Linear(2, 2), torch.zeros(2))
+    with pytest.raises(TypeError, match="needs a VAE"):  # its decode returns logits, not p(x|z)
+        LatentExplorer(Autoencoder(2, (8,)), torch.zeros(2))
+
+
+def test_explorers_follow_a_float64_model():
+    model = VAE(latent_dim=2, hidden_dims=(8,)).double()
+    explorer = LatentExplorer2D(model, torch.randn(10, 2, dtype=torch.float64), torch.arange(10) % 10)
+    explorer.sliders[0].value = 1.0
+    with torch.no_grad():
+        expected = model.decode(torch.tensor([[1.0, 0.0]], dtype=torch.float64)).mean[0, 0]
+    pixels = np.asarray(Image.open(io.BytesIO(explorer.image.value)))[::IMAGE_SCALE, ::IMAGE_SCALE]
+    assert np.abs(pixels / 255 - expected.numpy()).max() <= 0.5 / 255 + 1e-9
 
 
 def test_2d_explorer_marks_the_code_on_the_scatter_and_redraws_both(vae_2d):
