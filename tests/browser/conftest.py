@@ -1,4 +1,5 @@
-"""Fixtures for the browser tests: headless Chromium, and JupyterLab serving a throwaway copy of notebooks/.
+"""Fixtures for the browser tests: headless Chromium, JupyterLab serving a throwaway copy of notebooks/, and the
+built course site served on a loopback port.
 
 The browser tests need Debian's ``/usr/bin/chromium`` and playwright-python (in the dev extra); Playwright's
 own browser downloads are never used. Without them the tests are skipped, except under ``CI=true``: CI
@@ -11,11 +12,16 @@ directory. HOME is left alone so that the notebooks find the data cache exactly 
 The served notebooks are copies with outputs and execution counts removed, so every count a test sees comes
 from its own run. Lab's settings turn off the news prompt and the update check, start a notebook's kernel
 without asking, and attach every cell to the page (no windowing), so the tests see the whole notebook.
+
+The site is the one ``make site`` built (site/_build/html/), served by this process on a free loopback port.
+It is not built here: CI runs ``make site`` before ``make test``. Not built, or older than a notebook, figure,
+module or site source, it skips the site's tests with that reason, and fails them under ``CI=true``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -23,10 +29,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -36,6 +44,8 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 ROOT = Path(__file__).resolve().parents[2]
+SITE = ROOT / "site" / "_build" / "html"
+SITE_BUILT = ROOT / "site" / "_build" / ".built"  # `make site`: stamped when its last good build started
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
@@ -78,11 +88,14 @@ NOTEBOOK_STATE = """() => {
 }"""
 
 
-def require(missing: str) -> NoReturn:
-    """Skip without the browser tooling, but fail under CI, which installs it (.ci/run)."""
+def require(missing: str,
+            ci_fix: str = "CI must install it (.ci/run: apt-get install chromium; pip install -e '.[dev]')",
+            local_fix: str = "the browser tests need Debian's chromium and playwright (pip install -e '.[dev]')",
+            ) -> NoReturn:
+    """Skip without what a browser test needs, but fail under CI, which provides it (.ci/run)."""
     if os.environ.get("CI") == "true":
-        pytest.fail(f"{missing}: CI must install it (.ci/run: apt-get install chromium; pip install -e '.[dev]')")
-    pytest.skip(f"{missing}: the browser tests need Debian's chromium and playwright (pip install -e '.[dev]')")
+        pytest.fail(f"{missing}: {ci_fix}")
+    pytest.skip(f"{missing}: {local_fix}")
 
 
 @dataclass(frozen=True)
@@ -255,3 +268,40 @@ def run_notebook(browser: Browser, lab: Lab) -> Iterator[Callable[[str], Page]]:
     finally:
         context.close()
         lab.shutdown_kernels()
+
+
+def site_sources() -> list[Path]:
+    """What the site is built from: a change to any of these after the build makes the built site stale."""
+    site = ROOT / "site"
+    generated = [site / "_build", site / "_vendor", site / "course"]  # the build, MathJax, the notebooks' copies
+    own = [path for path in site.rglob("*") if path.is_file() and "__pycache__" not in path.parts
+           and not any(path.is_relative_to(folder) for folder in generated)
+           and not (path.parent == site / "api" and path.suffix == ".rst")]  # autosummary's pages
+    return [*(ROOT / "notebooks").glob("*.ipynb"), *(ROOT / "figures").iterdir(),
+            *(ROOT / "vae_course").rglob("*.py"), *own]
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def site() -> Iterator[str]:
+    """The site that `make site` built, served from this process on a free loopback port; its base URL. Skips
+    (fails under CI) when the site is not built or is older than what it is built from."""
+    fixes = ("CI runs `make site` before `make test` (.ci/run)", "run `make site`, then test again")
+    if not (SITE / "index.html").exists() or not SITE_BUILT.exists():
+        require(f"the site is not built ({SITE})", *fixes)
+    newer = [str(path.relative_to(ROOT)) for path in site_sources() if path.stat().st_mtime > SITE_BUILT.stat().st_mtime]
+    if newer:
+        require(f"the built site is older than {', '.join(newer[:5])}{' ...' if len(newer) > 5 else ''}", *fixes)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(SITE)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
