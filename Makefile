@@ -50,5 +50,35 @@ bench: $(STAMP)
 figures: $(STAMP)
 	$(BIN)/python -m vae_course figures --out figures
 
+# The course as a website in site/_build/html/ (open index.html): the committed notebooks rendered, never
+# executed, the gallery, the API reference and search (site/conf.py). Sphinx comes from the `site` extra;
+# MathJax from npm into site/_vendor/, so that no page loads anything from another host. -W: a warning
+# (a notebook or docstring Sphinx cannot read, a broken link) fails the build, and a failed build forgets
+# what it read, so the next one reads everything again and cannot pass by skipping the faulty page.
+# site/_build/.built, stamped when the last good build started, tells the browser test
+# (tests/browser/test_site.py) whether a source changed since.
+.PHONY: site
+MATHJAX_VERSION := 3.2.2
+MATHJAX := site/_vendor/.mathjax-$(MATHJAX_VERSION)
+SITE_STAMP := $(VENV)/.installed-site-tools
+
+$(SITE_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -e ".[dev,site]"
+	@touch $@
+
+$(MATHJAX):
+	rm -rf site/_vendor && mkdir -p site/_vendor/mathjax
+	npm pack --silent --pack-destination site/_vendor mathjax@$(MATHJAX_VERSION) >/dev/null
+	tar -xzf site/_vendor/mathjax-$(MATHJAX_VERSION).tgz -C site/_vendor/mathjax --strip-components=2 package/es5
+	rm site/_vendor/mathjax-$(MATHJAX_VERSION).tgz
+	@touch $@
+
+site: $(SITE_STAMP) $(MATHJAX)
+	@mkdir -p site/_build && touch site/_build/.started
+	$(BIN)/python -m sphinx -b html -W --keep-going -q -d site/_build/doctrees site site/_build/html \
+		|| { rm -rf site/_build/doctrees; exit 1; }
+	@mv site/_build/.started site/_build/.built
+	@echo "site built: open site/_build/html/index.html"
+
 clean:
 	rm -rf $(VENV) $(VENV_MIN) .pytest_cache *.egg-info
