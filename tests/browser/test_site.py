@@ -16,6 +16,7 @@ per notebook), the gallery, the API reference and each module's page:
 - every internal link resolves: the target answers 200, and a ``#fragment`` names an element of that page;
 - a course page has the local Open-in-Colab badge, linked to Colab's copy of its notebook, and a download
   link that gives the committed .ipynb byte for byte;
+- each module's API page documents every public function and class defined in it;
 - search finds a course page.
 
 Screenshots of the home page and of two course pages (04, math; 07, widgets) go to pytest's temporary
@@ -24,6 +25,8 @@ directory; their paths are printed.
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
 import pkgutil
 import re
@@ -198,6 +201,17 @@ def test_course_page_shows_the_notebook(visit: Visit, notebook: Path) -> None:
     assert download.count() == 1, f"{notebook.name}: no download link to the notebook"
     with urllib.request.urlopen(download.evaluate("link => link.href"), timeout=30) as answer:
         assert answer.read() == notebook.read_bytes(), f"the download link does not give the committed {notebook.name}"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_api_page_documents_every_public_function_and_class(site: str, module: str) -> None:
+    defined = [f"{module}.{name}" for name, value in vars(importlib.import_module(module)).items()
+               if not name.startswith("_") and (inspect.isfunction(value) or inspect.isclass(value))
+               and value.__module__ == module]
+    ids = ids_at(f"{site}/api/{module}.html")
+    assert ids is not None, f"api/{module}.html does not exist"
+    missing = [name for name in defined if name not in ids]
+    assert not missing, f"api/{module}.html does not document: {', '.join(missing)}"
 
 
 def test_search_finds_a_course_page(visit: Visit) -> None:
