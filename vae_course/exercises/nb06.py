@@ -1,0 +1,174 @@
+"""Checks for the exercises of notebook 06 (the VAE on MNIST).
+
+Each check raises an ``AssertionError`` that names the mistake and the method, never the expected
+number, and returns ``None`` for a right answer. The references do not repeat what the exercise asks
+the learner to write: the per-dimension KL comes from ``torch.distributions.kl_divergence`` of the
+one-dimensional Normals, a model's rate from the closed form written out on the encoder's mean and
+standard deviation, and its distortion from many reparameterised samples per image.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from .._checks import NUM_PIXELS
+
+__all__ = ["check_exercise_1", "check_exercise_2", "check_exercise_3"]
+
+# Samples of z per image for exercise 3's reference distortion: enough that its own noise is small
+# beside the one-sample estimate the learner reports.
+DISTORTION_SAMPLES = 32
+
+
+def _number(answer: object, what: str) -> float:
+    """A Python float from a number, a NumPy scalar or a one-element tensor."""
+    assert answer is not None and not isinstance(answer, bool), f"{what} should be a number"
+    values = torch.as_tensor(answer, dtype=torch.float64)
+    assert values.numel() == 1, f"{what} should be one number, got {values.numel()} numbers"
+    return values.item()
+
+
+def _close(value: float, candidate: float, rtol: float = 1e-4) -> bool:
+    return abs(value - candidate) <= rtol * abs(candidate) + 1e-9
+
+
+def check_exercise_1(answer: float, nll: torch.Tensor) -> None:
+    """Exercise 1: the NLL estimate ``nll`` (nats per image, one value per image) in bits per dimension,
+
+    bits/dim = mean(nll) / (784 ln 2).
+    """
+    value = _number(answer, "answer_1")
+    nats = torch.as_tensor(nll, dtype=torch.float64).mean().item()  # nats per image
+    expected = nats / (NUM_PIXELS * math.log(2))
+    if _close(value, expected):
+        return
+    if _close(value, -expected):
+        raise AssertionError("wrong sign: the NLL -log p(x) is positive; convert it, not log p(x)")
+    if _close(value, nats / NUM_PIXELS):
+        raise AssertionError("that is nats per pixel: convert nats to bits too (divide by ln 2)")
+    if _close(value, nats / math.log(2)):
+        raise AssertionError("that is bits per image: divide by the number of pixels (784) too")
+    if _close(value, nats * math.log(2) / NUM_PIXELS):
+        raise AssertionError("you multiplied by ln 2: one bit is ln 2 nats, so bits = nats / ln 2")
+    if _close(value, nats / math.log(10) / NUM_PIXELS):
+        raise AssertionError("that is in base 10: bits are base-2 logarithms, bits = nats / ln 2")
+    raise AssertionError("take the mean of nll over the images (nats per image), divide by ln 2 (bits), "
+                         "then by the 784 pixels")
+
+
+def check_exercise_2(answer: torch.Tensor, posterior: torch.distributions.Distribution) -> None:
+    """Exercise 2: the KL of each latent dimension, averaged over images, written out by hand:
+
+    KL_d = mean over images of 1/2 (mu_d^2 + sigma_d^2 - 1 - log sigma_d^2),
+
+    for ``posterior`` = q(z|x) of a batch of images (an Independent Normal, batch shape (N,)).
+    The reference is ``kl_divergence`` of the one-dimensional Normals against N(0, 1).
+    """
+    assert isinstance(answer, torch.Tensor), "answer_2 should be a tensor"
+    mu = posterior.mean.detach().double().cpu()  # (N, latent_dim)
+    sigma = posterior.stddev.detach().double().cpu()
+    num_images, latent_dim = mu.shape
+    got = answer.detach().double().cpu()
+    assert got.shape == (latent_dim,), (
+        f"answer_2 should have shape ({latent_dim},), one number per latent dimension, got {tuple(got.shape)}: "
+        "average over the images (dim=0), not over the dimensions")
+    per_image = kl_divergence(Normal(mu, sigma), Normal(torch.zeros_like(mu), torch.ones_like(sigma)))  # (N, d)
+    expected = per_image.mean(dim=0)
+
+    def close(candidate: torch.Tensor) -> bool:
+        return torch.allclose(got, candidate, rtol=1e-4, atol=1e-6)
+
+    if close(expected):
+        return
+    if close(per_image.sum(dim=0)):
+        raise AssertionError("that is the sum over the images: average over them (mean(dim=0))")
+    if close(-expected):
+        raise AssertionError("wrong sign: a KL is never negative, 1/2 (mu^2 + sigma^2 - 1 - log sigma^2)")
+    if close(2 * expected):
+        raise AssertionError("the factor 1/2 is missing")
+    if close((0.5 * (mu**2 + sigma**2 - 1 - torch.log(sigma))).mean(dim=0)):
+        raise AssertionError("you took log sigma where the formula has log sigma^2, the log of the VARIANCE")
+    if close((0.5 * (mu**2 + sigma - 1 - torch.log(sigma**2))).mean(dim=0)):
+        raise AssertionError("you used sigma where the formula has sigma^2: q.stddev is sigma, square it")
+    raise AssertionError("compute 1/2 (mu^2 + sigma^2 - 1 - log sigma^2) with mu = q.mean, sigma = q.stddev, "
+                         "for every image and dimension, then average over the images (dim=0)")
+
+
+def _reference_terms(model: torch.nn.Module, x: torch.Tensor) -> tuple[float, float, float]:
+    """(mean rate, mean distortion, standard error of a one-sample-per-image mean distortion) on ``x``.
+
+    The rate is the closed form 1/2 sum_d (mu_d^2 + sigma_d^2 - 1 - log sigma_d^2), written out; the
+    distortion -E_q[log p(x|z)] is averaged over DISTORTION_SAMPLES reparameterised samples per image,
+    with a generator of its own, so the learner's random stream is left as it was.
+    """
+    with torch.no_grad():
+        q = model.encode(x)
+        mu, sigma = q.mean, q.stddev  # (N, latent_dim)
+        rate = (0.5 * (mu**2 + sigma**2 - 1 - torch.log(sigma**2))).sum(dim=1)  # (N,)
+        generator = torch.Generator(device=mu.device).manual_seed(0)
+        noise = torch.randn((DISTORTION_SAMPLES, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+        distortion = -model.decode(mu + sigma * noise).log_prob(x)  # (S, N)
+    # A one-sample estimate per image varies by the within-image spread of -log p(x|z).
+    standard_error = math.sqrt(distortion.var(dim=0).mean().item() / x.shape[0])
+    return rate.mean().item(), distortion.mean().item(), standard_error
+
+
+def check_exercise_3(
+    answer: dict,
+    x: torch.Tensor,
+    smaller_beta: tuple[float, float],
+    larger_beta: tuple[float, float],
+    beta: float = 4.0,
+) -> None:
+    """Exercise 3: a 2-d VAE trained as the ablation's models but on D + beta R (beta = 4), and its
+    test rate R, distortion D and -ELBO = D + R on the binarized test images ``x``.
+
+    ``answer`` = {"model": the trained VAE, "rate": R, "distortion": D, "neg_elbo": D + R}, each number a
+    mean over the images in nats per image. ``smaller_beta`` and ``larger_beta`` are the (rate, distortion)
+    of the ablation's beta = 1 and larger-beta models: the new model must lie between them on both.
+    The reference rate is the closed form on the model's own q(z|x); the reference distortion averages
+    many samples per image and allows five standard errors of a one-sample estimate.
+    """
+    assert isinstance(answer, dict), 'answer_3 should be a dict {"model": ..., "rate": ..., "distortion": ..., "neg_elbo": ...}'
+    missing = {"model", "rate", "distortion", "neg_elbo"} - set(answer)
+    assert not missing, f"answer_3 lacks the key(s) {sorted(missing)}"
+    model = answer["model"]
+    assert hasattr(model, "encode") and hasattr(model, "prior"), "answer_3['model'] should be the trained VAE"
+    assert model.latent_dim == 2, (
+        f"the ablation's models have a 2-d latent space, this one has {model.latent_dim}: train VAE(latent_dim=2)")
+    rate = _number(answer["rate"], "answer_3['rate']")
+    distortion = _number(answer["distortion"], "answer_3['distortion']")
+    neg_elbo = _number(answer["neg_elbo"], "answer_3['neg_elbo']")
+    num_images = x.shape[0]
+    expected_rate, expected_distortion, standard_error = _reference_terms(model, x)
+
+    if not _close(rate, expected_rate, rtol=1e-3):
+        if _close(rate, beta * expected_rate, rtol=1e-3):
+            raise AssertionError("that is beta * R, the weighted term of the training loss: the rate is the KL itself")
+        if _close(rate, num_images * expected_rate, rtol=1e-3):
+            raise AssertionError("that rate is summed over the test images: average it (nats per image)")
+        if _close(rate, expected_rate / math.log(2), rtol=1e-3):
+            raise AssertionError("that rate is in bits: keep nats, as the ablation table does")
+        raise AssertionError("that is not this model's test rate: measure it as the ablation does, "
+                             "elbo_terms(model, x_test).rate.mean(), on the binarized test images x_test")
+    if abs(distortion - expected_distortion) > 5 * standard_error + 1e-3 * abs(expected_distortion):
+        if _close(distortion, num_images * expected_distortion, rtol=0.05):
+            raise AssertionError("that distortion is summed over the test images: average it (nats per image)")
+        raise AssertionError("that is not this model's test distortion: measure it as the ablation does, "
+                             "elbo_terms(model, x_test).distortion.mean(), on the binarized test images x_test")
+    if not _close(neg_elbo, distortion + rate, rtol=1e-4):
+        if _close(neg_elbo, distortion + beta * rate, rtol=1e-4):
+            raise AssertionError("that is the training loss D + beta R: the -ELBO is D + R, whatever beta trained the model")
+        if _close(neg_elbo, distortion - rate, rtol=1e-4):
+            raise AssertionError("wrong sign: -ELBO = D + R, the KL is added")
+        raise AssertionError("the -ELBO is distortion + rate, from the two numbers you measured")
+    (rate_small, distortion_small), (rate_large, distortion_large) = smaller_beta, larger_beta
+    assert rate_large < rate < rate_small, (
+        "its rate is not between the beta = 1 and the larger-beta models': train it as they were, "
+        f"VAE(latent_dim=2) after torch.manual_seed(0), fit(..., epochs=ABLATION_EPOCHS, binarized=True, beta={beta:g})")
+    assert distortion_small < distortion < distortion_large, (
+        "its distortion is not between the beta = 1 and the larger-beta models': train it as they were, "
+        f"VAE(latent_dim=2) after torch.manual_seed(0), fit(..., epochs=ABLATION_EPOCHS, binarized=True, beta={beta:g})")
