@@ -82,3 +82,4 @@ site: $(SITE_STAMP) $(MATHJAX)
 
 clean:
 	rm -rf $(VENV) $(VENV_MIN) .pytest_cache *.egg-info
+	rm -rf site/_build site/_vendor site/course site/api/*.rst
