@@ -70,7 +70,7 @@ def check_exercise_2(answer: torch.Tensor, posterior: torch.distributions.Distri
     assert isinstance(answer, torch.Tensor), "answer_2 should be a tensor"
     mu = posterior.mean.detach().double().cpu()  # (N, latent_dim)
     sigma = posterior.stddev.detach().double().cpu()
-    num_images, latent_dim = mu.shape
+    latent_dim = mu.shape[1]
     got = answer.detach().double().cpu()
     assert got.shape == (latent_dim,), (
         f"answer_2 should have shape ({latent_dim},), one number per latent dimension, got {tuple(got.shape)}: "
