@@ -107,11 +107,12 @@ def check_exercise_3(answer: float, model: LinearGaussian, x: torch.Tensor) -> N
     answer = _number(answer, "answer_3")
     posterior = model.posterior(x)
 
-    def gap_of_optimum(beta: float) -> float:
-        optimum = LinearGaussian(model.weight, model.bias, model.noise_scale * math.sqrt(beta)).posterior(x)
-        return kl_divergence(optimum, posterior).item()
+    def optimum(beta: float) -> MultivariateNormal:
+        """The maximiser of the beta-objective: the posterior under noise variance beta sigma^2."""
+        return LinearGaussian(model.weight, model.bias, model.noise_scale * math.sqrt(beta)).posterior(x)
 
-    expected = gap_of_optimum(EXERCISE_3_BETA)
+    q_beta = optimum(EXERCISE_3_BETA)
+    expected = kl_divergence(q_beta, posterior).item()
     if abs(answer - expected) <= EXERCISE_3_TOLERANCE * expected:
         return
     assert answer >= 0, ("the gap log p(x) - ELBO is a KL divergence, never negative: you have the wrong sign, or "
@@ -119,15 +120,14 @@ def check_exercise_3(answer: float, model: LinearGaussian, x: torch.Tensor) -> N
     assert answer > 0.1 * expected, (
         "your gap is essentially zero: that is what beta = 1 gives (the full-covariance q finds the posterior); "
         "the loss must be -(terms.reconstruction - beta * terms.kl).mean() with beta = 2")
-    optimum = LinearGaussian(model.weight, model.bias, model.noise_scale * math.sqrt(EXERCISE_3_BETA)).posterior(x)
-    prior = MultivariateNormal(torch.zeros_like(optimum.mean), torch.diag_embed(torch.ones_like(optimum.mean)))
+    prior = MultivariateNormal(torch.zeros_like(q_beta.mean), torch.diag_embed(torch.ones_like(q_beta.mean)))
     mistakes = {  # what a typical mistake measures instead, and what to say about it
         "that is the gap for beta = 1/2: you put the factor 2 on the reconstruction term; the beta-objective "
-        "weighs the KL term, reconstruction - beta * KL": gap_of_optimum(1 / EXERCISE_3_BETA),
+        "weighs the KL term, reconstruction - beta * KL": kl_divergence(optimum(1 / EXERCISE_3_BETA), posterior).item(),
         "that is KL(p(z|x) || q), the other direction: the gap of identity (3) is KL(q || p(z|x)), "
-        "or simply log_evidence - analytic_elbo(model, q, x)": kl_divergence(posterior, optimum).item(),
+        "or simply log_evidence - analytic_elbo(model, q, x)": kl_divergence(posterior, q_beta).item(),
         "that is KL(q || p(z)), the rate (the KL to the prior); the gap is KL(q || p(z|x)) = "
-        "log p(x) - ELBO(q)": kl_divergence(optimum, prior).item(),
+        "log p(x) - ELBO(q)": kl_divergence(q_beta, prior).item(),
     }
     distances = {message: abs(answer - value) for message, value in mistakes.items()}
     nearest = min(distances, key=distances.get)
