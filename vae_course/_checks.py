@@ -76,8 +76,8 @@ def check_images(x: torch.Tensor, *, unit_interval: bool = True, like: torch.Ten
     if _values_already_checked:
         return
     # One reduction and one synchronisation: NaN propagates into both extremes, inf shows in one.
-    # torch 2.0 has no half-precision aminmax on the CPU, hence the float32 copy there.
-    values = x.float() if x.dtype in (torch.float16, torch.bfloat16) and x.device.type == "cpu" else x
+    # torch before 2.2 has no float16 aminmax on the CPU, hence the float32 copy there.
+    values = x.float() if x.dtype == torch.float16 and x.device.type == "cpu" else x
     low, high = torch.stack(torch.aminmax(values)).tolist()
     if math.isnan(low) or math.isnan(high):
         raise ValueError("images contain NaN: check the preprocessing that produced them")

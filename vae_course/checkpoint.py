@@ -117,7 +117,7 @@ def read(path: str | os.PathLike) -> dict:
             warnings.simplefilter("ignore")  # torch's notes on pickle protocols: the error below says it all
             payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        code = re.search(r"GLOBAL (\S+)", str(exc))
+        code = re.search(r"(?:GLOBAL|Unsupported class) (\S+)", str(exc))  # torch 2.0/2.1 say the latter
         if code:
             raise CheckpointError(
                 f"{path} was refused: unpickling it would run Python code ({code.group(1)}). "
