@@ -1,9 +1,10 @@
-"""vae_course: the support package of the notebook course on Variational Autoencoders.
+r"""vae_course: the support package of the notebook course on Variational Autoencoders.
 
 One module per idea, named for what a learner looks for:
 
 - ``vae_course.data``        real MNIST / Fashion-MNIST as tensors, online and offline; mini-batches
-- ``vae_course.models``      Autoencoder, VAE, ConvVAE: encode -> q(z|x), decode -> p(x|z), prior p(z)
+- ``vae_course.models``      Autoencoder, VAE, ConvVAE: encode -> :math:`q(z \mid x)`, decode -> :math:`p(x \mid z)`,
+  prior :math:`p(z)`
 - ``vae_course.objectives``  the ELBO family: elbo, elbo_terms, iwae_bound, log_likelihood, gaussian_kl
 - ``vae_course.training``    fit (one loop for every model), History, get_device
 - ``vae_course.latent``      which latent dimensions are used; grids, sweeps, traversals, interpolations

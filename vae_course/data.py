@@ -30,9 +30,9 @@ SPLITS = ("train", "test")
 class ImageData:
     """A whole image dataset as tensors.
 
-    images: float32, shape (N, 1, 28, 28), values in [0, 1].
-    labels: int64, shape (N,).
-    source: a sentence saying what was loaded and from where.
+    - ``images``: float32, shape (N, 1, 28, 28), values in [0, 1].
+    - ``labels``: int64, shape (N,).
+    - ``source``: a sentence saying what was loaded and from where.
     """
 
     images: torch.Tensor
@@ -86,11 +86,12 @@ def batches(
     generator: torch.Generator | None = None,
     binarized: bool = False,
 ) -> Iterator[torch.Tensor]:
-    """Yield mini-batches of ``images`` (N, ...) by index, in a new shuffled order each call.
+    r"""Yield mini-batches of ``images`` (N, ...) by index, in a new shuffled order each call.
 
     ``images`` should already be on the training device; batches come from one gather
     (``index_select``) each, with no per-sample Python work. ``generator`` (a CPU ``torch.Generator``)
-    makes the order reproducible; ``binarized=True`` resamples x ~ Bernoulli(x) for each batch.
+    makes the order reproducible; ``binarized=True`` resamples :math:`x \sim \mathrm{Bernoulli}(x)` for
+    each batch.
     The last batch is smaller when ``batch_size`` does not divide N.
     """
     if batch_size < 1:
@@ -108,7 +109,8 @@ def batches(
 
 
 def binarize(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Dynamic binarization: x_bin ~ Bernoulli(x), each pixel's intensity read as a probability.
+    r"""Dynamic binarization: :math:`x_\text{bin} \sim \mathrm{Bernoulli}(x)`, each pixel's intensity read as a
+    probability.
 
     Resampled for every mini-batch, this is the protocol behind the MNIST likelihoods in the
     literature (e.g. Burda et al. 2015), so numbers trained this way can be compared with theirs.

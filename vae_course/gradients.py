@@ -1,20 +1,24 @@
-"""Monte Carlo estimators of the gradient of an expectation, nabla_theta E_{q_theta}[f(z)].
+r"""Monte Carlo estimators of the gradient of an expectation, :math:`\nabla_\theta \mathbb{E}_{q_\theta}[f(z)]`.
 
 Introduced in notebook 05 (reparameterization).
 
-A VAE's reconstruction term E_{q(z|x)}[log p(x|z)] is an expectation under a distribution whose
+A VAE's reconstruction term :math:`\mathbb{E}_{q(z \mid x)}[\log p(x \mid z)]` is an expectation under a distribution
+whose
 parameters we train, so its gradient cannot be taken by differentiating a sample: the sample is a number
 drawn by a random generator, and autograd has no path from it back to the parameters. Two unbiased
-estimators get around that; both are here, for q_theta = N(mu, sigma^2) with theta = (mu, log sigma):
+estimators get around that; both are here, for :math:`q_\theta = \mathcal{N}(\mu, \sigma^2)` with
+:math:`\theta = (\mu, \log \sigma)`:
 
-- the score-function (REINFORCE, likelihood-ratio) estimator, which needs only the values f(z);
-- the reparameterized (pathwise) estimator, which writes z = mu + sigma * eps and needs f'(z).
+- the score-function (REINFORCE, likelihood-ratio) estimator, which needs only the values :math:`f(z)`;
+- the reparameterized (pathwise) estimator, which writes :math:`z = \mu + \sigma \epsilon` and needs
+  :math:`f'(z)`.
 
-Shapes: ``mu`` and ``log_sigma`` have one shape S (any shape: each entry parameterises its own
+Shapes: ``mu`` and ``log_sigma`` have one shape ``S`` (any shape: each entry parameterises its own
 one-dimensional Gaussian, independent of the others), and ``f`` is applied entry by entry, like
-``torch.exp`` or ``lambda z: z**2``: it maps z of shape (K, *S) to f(z) of shape (K, *S). Giving S
-entries that all hold the same mu and log sigma therefore gives S independent K-sample estimates in one
-call: that is how the notebook measures the estimators' variances cheaply.
+``torch.exp`` or ``lambda z: z**2``: it maps ``z`` of shape ``(K, *S)`` to ``f(z)`` of shape ``(K, *S)``.
+Giving ``S`` entries that all hold the same mu and log sigma therefore gives ``S`` independent
+:math:`K`-sample estimates in one call: that is how the notebook measures the estimators' variances
+cheaply.
 """
 
 from __future__ import annotations
@@ -28,13 +32,16 @@ from ._checks import positive_int
 
 
 class GradientEstimate(NamedTuple):
-    """A K-sample Monte Carlo estimate of nabla E_{N(mu, sigma^2)}[f(z)] with respect to (mu, log sigma).
+    r"""A :math:`K`-sample Monte Carlo estimate of :math:`\nabla \mathbb{E}_{\mathcal{N}(\mu, \sigma^2)}[f(z)]`
+    with respect to :math:`(\mu, \log \sigma)`.
 
-    grad_mu, grad_log_sigma: the estimates, shape S: the averages over the K per-sample terms.
-    per_sample_grad_mu, per_sample_grad_log_sigma: the K independent per-sample terms, shape (K, *S).
-        Each is an unbiased one-sample estimate, so their variance over K is the variance of a
-        one-sample estimator, and Var(grad_mu) = Var(per_sample_grad_mu) / K.
-    z: the samples z_k = mu + sigma * eps_k the terms were computed at, shape (K, *S).
+    - ``grad_mu``, ``grad_log_sigma``: the estimates, shape ``S``: the averages over the :math:`K`
+      per-sample terms.
+    - ``per_sample_grad_mu``, ``per_sample_grad_log_sigma``: the :math:`K` independent per-sample terms,
+      shape ``(K, *S)``. Each is an unbiased one-sample estimate, so their variance over :math:`K` is the
+      variance of a one-sample estimator, and
+      :math:`\mathrm{Var}(\mathtt{grad\_mu}) = \mathrm{Var}(\mathtt{per\_sample\_grad\_mu}) / K`.
+    - ``z``: the samples :math:`z_k = \mu + \sigma \epsilon_k` the terms were computed at, shape ``(K, *S)``.
     """
 
     grad_mu: torch.Tensor
@@ -53,19 +60,27 @@ def score_function_gradient(
     baseline: float | torch.Tensor = 0.0,
     generator: torch.Generator | None = None,
 ) -> GradientEstimate:
-    """The score-function (REINFORCE) estimator of nabla_theta E_{q_theta}[f(z)], q_theta = N(mu, sigma^2):
+    r"""The score-function (REINFORCE) estimator of :math:`\nabla_\theta \mathbb{E}_{q_\theta}[f(z)]`,
+    :math:`q_\theta = \mathcal{N}(\mu, \sigma^2)`:
 
-    nabla_theta E_q[f(z)] = E_q[f(z) nabla_theta log q_theta(z)]
-                         ~= 1/K sum_k (f(z_k) - b) nabla_theta log q_theta(z_k),   z_k ~ q_theta,
+    .. math::
 
-    which follows from nabla q = q nabla log q. For the Gaussian, with eps = (z - mu) / sigma,
+        \nabla_\theta \mathbb{E}_q[f(z)] &= \mathbb{E}_q[f(z) \nabla_\theta \log q_\theta(z)] \\
+            &\approx \frac{1}{K} \sum_k (f(z_k) - b) \nabla_\theta \log q_\theta(z_k), \quad z_k \sim q_\theta,
 
-    d/dmu log q(z) = eps / sigma,    d/dlog_sigma log q(z) = eps^2 - 1.
+    which follows from :math:`\nabla q = q \nabla \log q`. For the Gaussian, with
+    :math:`\epsilon = (z - \mu) / \sigma`,
 
-    f is only evaluated, never differentiated: it may be a step function, or z could be discrete.
-    ``baseline`` b (a control variate) is optional: because E_q[nabla log q] = 0, subtracting any
-    constant b leaves the estimator unbiased, and a b close to E_q[f(z)] lowers its variance. b must
-    not depend on the samples z_k (a value from an earlier, independent batch is fine).
+    .. math::
+
+        \frac{\partial}{\partial \mu} \log q(z) = \frac{\epsilon}{\sigma}, \qquad
+        \frac{\partial}{\partial \log \sigma} \log q(z) = \epsilon^2 - 1.
+
+    :math:`f` is only evaluated, never differentiated: it may be a step function, or :math:`z` could be
+    discrete. ``baseline`` :math:`b` (a control variate) is optional: because
+    :math:`\mathbb{E}_q[\nabla \log q] = 0`, subtracting any constant :math:`b` leaves the estimator
+    unbiased, and a :math:`b` close to :math:`\mathbb{E}_q[f(z)]` lowers its variance. :math:`b` must
+    not depend on the samples :math:`z_k` (a value from an earlier, independent batch is fine).
 
     Returns a ``GradientEstimate`` of plain tensors (no autograd graph). ``generator`` makes the draws
     reproducible; it must live on the device of ``mu``.
@@ -92,16 +107,25 @@ def reparameterized_gradient(
     *,
     generator: torch.Generator | None = None,
 ) -> GradientEstimate:
-    """The reparameterized (pathwise) estimator of nabla_theta E_{q_theta}[f(z)], q_theta = N(mu, sigma^2):
+    r"""The reparameterized (pathwise) estimator of :math:`\nabla_\theta \mathbb{E}_{q_\theta}[f(z)]`,
+    :math:`q_\theta = \mathcal{N}(\mu, \sigma^2)`:
 
-    E_q[f(z)] = E_{eps ~ N(0, 1)}[f(mu + sigma eps)], and the law of eps does not depend on theta, so
+    .. math::
 
-    nabla_theta E_q[f(z)] = E_eps[nabla_theta f(mu + sigma eps)]
-                         ~= 1/K sum_k nabla_theta f(mu + sigma eps_k),   eps_k ~ N(0, 1).
+        \mathbb{E}_q[f(z)] = \mathbb{E}_{\epsilon \sim \mathcal{N}(0, 1)}[f(\mu + \sigma \epsilon)],
 
-    By the chain rule the per-sample terms are f'(z_k) for mu and f'(z_k) sigma eps_k for log sigma;
-    here autograd computes them, by differentiating f(mu + sigma * eps) as a VAE's loss is differentiated.
-    f must be differentiable in z; a ``ValueError`` says so if autograd cannot reach z through f.
+    and the law of :math:`\epsilon` does not depend on :math:`\theta`, so
+
+    .. math::
+
+        \nabla_\theta \mathbb{E}_q[f(z)] &= \mathbb{E}_\epsilon[\nabla_\theta f(\mu + \sigma \epsilon)] \\
+            &\approx \frac{1}{K} \sum_k \nabla_\theta f(\mu + \sigma \epsilon_k), \quad \epsilon_k \sim \mathcal{N}(0,
+            1).
+
+    By the chain rule the per-sample terms are :math:`f'(z_k)` for :math:`\mu` and
+    :math:`f'(z_k) \sigma \epsilon_k` for :math:`\log \sigma`; here autograd computes them, by
+    differentiating :math:`f(\mu + \sigma \epsilon)` as a VAE's loss is differentiated. :math:`f` must be
+    differentiable in :math:`z`; a ``ValueError`` says so if autograd cannot reach :math:`z` through :math:`f`.
 
     Returns a ``GradientEstimate`` of plain tensors (no autograd graph). ``generator`` makes the draws
     reproducible; it must live on the device of ``mu``.

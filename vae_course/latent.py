@@ -1,9 +1,9 @@
-"""The latent space of a trained VAE: which dimensions it uses, and codes to decode.
+r"""The latent space of a trained VAE: which dimensions it uses, and codes to decode.
 
 Introduced in notebook 06 (per-dimension KL, active units) and notebook 07 (manifold grid, sweeps,
 traversals, interpolation). Every code function works on codes alone and returns codes, shape
-(steps, latent_dim); decode them with ``model.decode(codes).mean``. So each of mu and sigma is
-applied exactly where the docstring says, once.
+(steps, latent_dim); decode them with ``model.decode(codes).mean``. So each of :math:`\mu` and
+:math:`\sigma` is applied exactly where the docstring says, once.
 """
 
 from __future__ import annotations
@@ -27,12 +27,15 @@ def _diagonal_normal(distribution: Distribution) -> Normal:
 
 @torch.no_grad()
 def kl_per_dimension(model: GenerativeModel, x: torch.Tensor) -> torch.Tensor:
-    """The rate split by latent dimension, averaged over the images x: shape (latent_dim,),
+    r"""The rate split by latent dimension, averaged over the images :math:`x`: shape (latent_dim,),
 
-    KL_d = mean over x of KL(q(z_d|x) || p(z_d)),  summing to the average rate KL(q(z|x) || p(z)),
+    .. math::
 
-    because a diagonal Gaussian q and a standard normal prior factorise over dimensions. A dimension
-    with KL_d near 0 carries no information about x: q(z_d|x) = p(z_d) for every image, and the
+        \mathrm{KL}_d = \operatorname{mean}_x \mathrm{KL}(q(z_d \mid x) \,\|\, p(z_d)),
+
+    summing to the average rate :math:`\mathrm{KL}(q(z \mid x) \,\|\, p(z))`, because a diagonal Gaussian
+    :math:`q` and a standard normal prior factorise over dimensions. A dimension with :math:`\mathrm{KL}_d`
+    near 0 carries no information about :math:`x`: :math:`q(z_d \mid x) = p(z_d)` for every image, and the
     decoder learns to ignore it ("posterior collapse" of that unit).
     """
     q = _diagonal_normal(model.encode(x))  # batch shape (B, latent_dim)
@@ -41,12 +44,14 @@ def kl_per_dimension(model: GenerativeModel, x: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def unit_activity(model: GenerativeModel, x: torch.Tensor) -> torch.Tensor:
-    """How much each latent unit's posterior mean moves with the image: shape (latent_dim,),
+    r"""How much each latent unit's posterior mean moves with the image: shape (latent_dim,),
 
-    A_d = Var_x( E_{q(z|x)}[z_d] ),
+    .. math::
+
+        A_d = \mathrm{Var}_x\left(\mathbb{E}_{q(z \mid x)}[z_d]\right),
 
     the activity statistic of Burda et al. (2015). A unit whose mean stays put whatever the image is
-    unused; ``active_units`` counts the units with A_d above a threshold.
+    unused; ``active_units`` counts the units with :math:`A_d` above a threshold.
     """
     if x.shape[0] < 2:
         raise ValueError("unit_activity needs at least 2 images: it is a variance over images")
@@ -59,12 +64,16 @@ def active_units(model: GenerativeModel, x: torch.Tensor, threshold: float = ACT
 
 
 def normal_grid(num_per_side: int, quantile: float = 0.05) -> torch.Tensor:
-    """A num_per_side x num_per_side grid of 2-d codes, equally spaced in probability under N(0, 1):
+    r"""A ``num_per_side`` x ``num_per_side`` grid of 2-d codes, equally spaced in probability under
+    :math:`\mathcal{N}(0, 1)`:
 
-    z_i = Phi^-1(p_i),  p_i evenly spaced from ``quantile`` to 1 - ``quantile``,
+    .. math::
 
-    so each cell of the grid holds the same prior mass along each axis. Shape (num_per_side**2, 2),
-    in reading order for an image grid: the first row has the largest z_2 (top), z_1 grows to the right.
+        z_i = \Phi^{-1}(p_i),
+
+    with :math:`p_i` evenly spaced from ``quantile`` to 1 - ``quantile``, so each cell of the grid holds the
+    same prior mass along each axis. Shape ``(num_per_side**2, 2)``, in reading order for an image grid: the
+    first row has the largest :math:`z_2` (top), :math:`z_1` grows to the right.
     """
     positive_int("num_per_side", num_per_side, minimum=2)
     if not 0 < quantile < 0.5:
@@ -75,12 +84,14 @@ def normal_grid(num_per_side: int, quantile: float = 0.05) -> torch.Tensor:
 
 
 def posterior_sweep(posterior: Distribution, scales: torch.Tensor) -> torch.Tensor:
-    """Codes z = mu + c * sigma of one image's q(z|x) = N(mu, diag(sigma^2)), one per c in ``scales``.
+    r"""Codes :math:`z = \mu + c \sigma` of one image's :math:`q(z \mid x) = \mathcal{N}(\mu, \mathrm{diag}(\sigma^2))`,
+    one per :math:`c` in ``scales``.
 
     ``posterior`` holds one image (batch shape (1,) or ()); the result has shape (len(scales), latent_dim).
-    c = 0 is the posterior mean. Each coordinate alone stays within q's central 95 % for |c| <= 2, but
-    jointly z lies sqrt(latent_dim) * |c| standard deviations from the mean: in 20 dimensions, c = +-1 is
-    already as far as a typical sample of q.
+    :math:`c = 0` is the posterior mean. Each coordinate alone stays within :math:`q`'s central 95 % for
+    :math:`|c| \le 2`, but jointly :math:`z` lies :math:`\sqrt{d}\,|c|` standard deviations from the mean
+    (:math:`d` = ``latent_dim``): in 20 dimensions, :math:`c = \pm 1` is already as far as a typical sample
+    of :math:`q`.
     """
     q = _diagonal_normal(posterior)
     if q.loc.dim() > 2 or (q.loc.dim() == 2 and q.loc.shape[0] != 1):
@@ -90,10 +101,11 @@ def posterior_sweep(posterior: Distribution, scales: torch.Tensor) -> torch.Tens
 
 
 def traverse(z: torch.Tensor, dim: int, values: torch.Tensor) -> torch.Tensor:
-    """Codes equal to ``z`` (latent_dim,) except in dimension ``dim``, which takes each of ``values``.
+    r"""Codes equal to ``z`` (latent_dim,) except in dimension ``dim``, which takes each of ``values``.
 
-    z is used as given (typically the posterior mean of an image); nothing is re-scaled by mu or
-    sigma, so a value v means z_dim = v on the prior's scale. Shape (len(values), latent_dim).
+    ``z`` is used as given (typically the posterior mean of an image); nothing is re-scaled by :math:`\mu`
+    or :math:`\sigma`, so a value :math:`v` means :math:`z_\text{dim} = v` on the prior's scale. Shape (len(values),
+    latent_dim).
     """
     if z.dim() != 1:
         raise ValueError(f"traverse takes one code of shape (latent_dim,), got {tuple(z.shape)}")
@@ -105,9 +117,12 @@ def traverse(z: torch.Tensor, dim: int, values: torch.Tensor) -> torch.Tensor:
 
 
 def interpolate(z_start: torch.Tensor, z_end: torch.Tensor, steps: int) -> torch.Tensor:
-    """``steps`` codes on the straight line from z_start to z_end (both included):
+    r"""``steps`` codes on the straight line from ``z_start`` to ``z_end`` (both included), shape
+    (steps, latent_dim):
 
-    z(t) = (1 - t) z_start + t z_end,  t = 0, 1/(steps-1), ..., 1.   Shape (steps, latent_dim).
+    .. math::
+
+        z(t) = (1 - t)\, z_\text{start} + t\, z_\text{end}, \quad t = 0, \frac{1}{\text{steps} - 1}, \ldots, 1.
     """
     if z_start.shape != z_end.shape or z_start.dim() != 1:
         raise ValueError(f"interpolate takes two codes of one shape (latent_dim,), got {tuple(z_start.shape)} "

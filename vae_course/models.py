@@ -1,21 +1,21 @@
-"""Models: a deterministic autoencoder and VAEs that speak in ``torch.distributions``.
+r"""Models: a deterministic autoencoder and VAEs that speak in ``torch.distributions``.
 
 Introduced in notebook 01 (autoencoder) and notebook 06 (VAE on MNIST).
 
 Every generative model here follows one protocol, which is all the objectives rely on:
 
-- ``encode(x)`` returns q(z|x), a distribution with batch shape (B,) and event shape (latent_dim,);
-- ``decode(z)`` returns p(x|z), a distribution with event shape (1, 28, 28); ``z`` may carry leading
+- ``encode(x)`` returns :math:`q(z \mid x)`, a distribution with batch shape (B,) and event shape (latent_dim,);
+- ``decode(z)`` returns :math:`p(x \mid z)`, a distribution with event shape (1, 28, 28); ``z`` may carry leading
   sample dimensions, e.g. (K, B, latent_dim) gives batch shape (K, B);
-- ``prior`` is p(z) = N(0, I) with event shape (latent_dim,); ``latent_dim`` is an attribute.
+- ``prior`` is :math:`p(z) = \mathcal{N}(0, I)` with event shape (latent_dim,); ``latent_dim`` is an attribute.
 
 Inputs are checked at ``encode``: a wrong shape, a non-float dtype (such as uint8 pixels 0-255),
 NaN/inf, or values outside [0, 1] for a Bernoulli-type likelihood raise a ``ValueError`` naming the fix
 (``vae_course._checks``); ``decode`` checks that a code has ``latent_dim`` numbers.
 The distributions are built with ``validate_args=False``: that check has been done, and torch's own
-would reject grey pixel values under a Bernoulli likelihood. Reading a grey value x in [0, 1] as
-"x log p + (1 - x) log(1 - p)" is the usual binary cross-entropy on MNIST (not a normalised density
-for non-binary x: that is what the continuous Bernoulli fixes).
+would reject grey pixel values under a Bernoulli likelihood. Reading a grey value :math:`x \in [0, 1]`
+as :math:`x \log p + (1 - x) \log(1 - p)` is the usual binary cross-entropy on MNIST (not a normalised
+density for non-binary :math:`x`: that is what the continuous Bernoulli fixes).
 """
 
 from __future__ import annotations
@@ -77,13 +77,14 @@ class Model(nn.Module):
 
 
 class Autoencoder(Model):
-    """A deterministic autoencoder: x -> code z -> reconstruction x_hat (notebook 01).
+    r"""A deterministic autoencoder: :math:`x \to` code :math:`z \to` reconstruction :math:`\hat x` (notebook 01).
 
     ``encode`` returns the code and ``decode`` the logits of the reconstruction, tensors rather than
     distributions: there is no prior, so nothing here is generative. ``reconstruct`` returns the
-    reconstruction x_hat = sigmoid(logits) in [0, 1]. It trains by minimising the binary cross-entropy
-    between x and x_hat, summed over pixels (``vae_course.objectives.reconstruction_loss``), computed
-    from the logits: log sigmoid(t) never rounds to log(0), so a confidently wrong pixel keeps its gradient.
+    reconstruction :math:`\hat x = \sigma(\text{logits}) \in [0, 1]`. It trains by minimising the binary
+    cross-entropy between :math:`x` and :math:`\hat x`, summed over pixels
+    (``vae_course.objectives.reconstruction_loss``), computed from the logits: :math:`\log \sigma(t)`
+    never rounds to :math:`\log 0`, so a confidently wrong pixel keeps its gradient.
     """
 
     def __init__(self, latent_dim: int, hidden_dims: Sequence[int] = (400,)) -> None:
@@ -97,17 +98,17 @@ class Autoencoder(Model):
         )
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """The code z = f(x), shape (B, latent_dim)."""
+        """The code :math:`z = f(x)`, shape (B, latent_dim)."""
         check_images(x, like=next(self.parameters()))
         return self.encoder(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """The logits g(z) of the reconstruction, shape (..., 1, 28, 28): x_hat = sigmoid(g(z))."""
+        r"""The logits :math:`g(z)` of the reconstruction, shape (..., 1, 28, 28): :math:`\hat x = \sigma(g(z))`."""
         check_code(self, z)
         return self.decoder(z)
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """x_hat = sigmoid(decode(encode(x))), pixel values in [0, 1]."""
+        r""":math:`\hat x = \sigma(\text{decode}(\text{encode}(x)))`, pixel values in [0, 1]."""
         return torch.sigmoid(self.decode(self.encode(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -115,11 +116,12 @@ class Autoencoder(Model):
 
 
 class LatentVariableModel(Model):
-    """What every VAE shares: the prior, the Gaussian encoder q(z|x) and the likelihood p(x|z).
+    r"""What every VAE shares: the prior, the Gaussian encoder :math:`q(z \mid x)` and the likelihood
+    :math:`p(x \mid z)`.
 
     A subclass supplies two networks: ``encoder`` maps (N, 1, 28, 28) to (N, 2 * latent_dim), the mean
-    and log-variance of q(z|x); ``decoder`` maps (N, latent_dim) to (N, 1, 28, 28), one number per pixel
-    that parameterises p(x|z).
+    and log-variance of :math:`q(z \mid x)`; ``decoder`` maps (N, latent_dim) to (N, 1, 28, 28), one number
+    per pixel that parameterises :math:`p(x \mid z)`.
     """
 
     encoder: nn.Module
@@ -144,22 +146,23 @@ class LatentVariableModel(Model):
 
     @property
     def prior(self) -> Distribution:
-        """p(z) = N(0, I), event shape (latent_dim,)."""
+        r""":math:`p(z) = \mathcal{N}(0, I)`, event shape (latent_dim,)."""
         return Independent(Normal(self.prior_loc, self.prior_scale, validate_args=False), 1, validate_args=False)
 
     def encode(self, x: torch.Tensor) -> Distribution:
-        """q(z|x) = N(mu(x), diag(sigma(x)^2)), batch shape (B,), event shape (latent_dim,)."""
+        r""":math:`q(z \mid x) = \mathcal{N}(\mu(x), \mathrm{diag}(\sigma(x)^2))`, batch shape (B,), event shape
+        (latent_dim,)."""
         check_images(x, unit_interval=self.likelihood != "gaussian", like=self.prior_loc)
         mu, logvar = self.encoder(x).chunk(2, dim=-1)  # (B, 2 * latent_dim) => 2 x (B, latent_dim)
         logvar = logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)  # no overflow in exp, no sigma of exactly 0
         return Independent(Normal(mu, torch.exp(0.5 * logvar), validate_args=False), 1, validate_args=False)
 
     def decode(self, z: torch.Tensor) -> Distribution:
-        """p(x|z), event shape (1, 28, 28); z of shape (..., latent_dim) gives batch shape (...).
+        r""":math:`p(x \mid z)`, event shape (1, 28, 28); ``z`` of shape (..., latent_dim) gives batch shape (...).
 
-        "bernoulli": Bernoulli(logits); "continuous_bernoulli": ContinuousBernoulli(logits), the
+        "bernoulli": ``Bernoulli(logits)``; "continuous_bernoulli": ``ContinuousBernoulli(logits)``, the
         normalised version for grey values (Loaiza-Ganem & Cunningham 2019); "gaussian":
-        Normal(sigmoid(output), sigma). In every case ``decode(z).mean`` is an image in [0, 1].
+        ``Normal(sigmoid(output), sigma)``. In every case ``decode(z).mean`` is an image in [0, 1].
         """
         check_code(self, z)
         leading = z.shape[:-1]
@@ -179,24 +182,25 @@ class LatentVariableModel(Model):
         return (MIN_GAUSSIAN_SCALE + torch.exp(self.log_scale)).expand_as(like)
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """The mean image of p(x|z) at z = the mean of q(z|x): a deterministic reconstruction."""
+        r"""The mean image of :math:`p(x \mid z)` at :math:`z` = the mean of :math:`q(z \mid x)`: a deterministic
+        reconstruction."""
         return self.decode(self.encode(x).mean).mean
 
     def sample(self, num_images: int) -> torch.Tensor:
-        """Mean images of p(x|z) for z ~ p(z): (num_images, 1, 28, 28)."""
+        r"""Mean images of :math:`p(x \mid z)` for :math:`z \sim p(z)`: (num_images, 1, 28, 28)."""
         return self.decode(self.prior.sample((num_images,))).mean
 
     def forward(self, x: torch.Tensor) -> tuple[Distribution, Distribution]:
-        """(q(z|x), p(x|z)) for one reparameterised sample z ~ q(z|x)."""
+        r"""(:math:`q(z \mid x)`, :math:`p(x \mid z)`) for one reparameterised sample :math:`z \sim q(z \mid x)`."""
         posterior = self.encode(x)
         return posterior, self.decode(posterior.rsample())
 
 
 class VAE(LatentVariableModel):
-    """The VAE of Kingma & Welling (2014) with MLPs: 784-400-(20 + 20) encoder, 20-400-784 decoder.
+    r"""The VAE of Kingma & Welling (2014) with MLPs: 784-400-(20 + 20) encoder, 20-400-784 decoder.
 
-    ``likelihood``: "bernoulli", "continuous_bernoulli" or "gaussian"; ``gaussian_scale`` fixes sigma of
-    the Gaussian likelihood (learned when None).
+    ``likelihood``: "bernoulli", "continuous_bernoulli" or "gaussian"; ``gaussian_scale`` fixes :math:`\sigma`
+    of the Gaussian likelihood (learned when None).
     """
 
     def __init__(

@@ -1,4 +1,4 @@
-"""The ELBO family, written once against the model protocol (see ``vae_course.models``).
+r"""The ELBO family, written once against the model protocol (see ``vae_course.models``).
 
 Introduced in notebook 04 (the ELBO) and notebook 05 (reparameterization); used to train and
 evaluate every VAE.
@@ -6,13 +6,13 @@ evaluate every VAE.
 Conventions, the same for every function here:
 
 - values are *per example*, shape (B,), in nats (natural logarithms);
-- they are *summed* over pixels and over latent dimensions, never averaged: log p(x|z) of a 28x28
+- they are *summed* over pixels and over latent dimensions, never averaged: :math:`\log p(x \mid z)` of a 28x28
   image is a sum of 784 per-pixel terms. Averaging over pixels would shrink the reconstruction term
   784-fold against the KL term and change the model being fitted (notebook 04 shows how);
 - a scalar loss, when one is needed, is the mean over the batch, taken by the caller.
 
 Any module with ``encode(x) -> q(z|x)``, ``decode(z) -> p(x|z)`` and a ``prior`` works, in any
-floating dtype: nothing here depends on the package's own models or on the shape of x.
+floating dtype: nothing here depends on the package's own models or on the shape of :math:`x`.
 """
 
 from __future__ import annotations
@@ -42,9 +42,12 @@ class GenerativeModel(Protocol):
 
 
 class ELBOTerms(NamedTuple):
-    """The two terms of the ELBO, per example (B,):
+    r"""The two terms of the ELBO, per example (B,):
 
-    ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z)) = reconstruction - kl.
+    .. math::
+
+        \mathrm{ELBO}(x) = \mathbb{E}_q[\log p(x \mid z)] - \mathrm{KL}(q(z \mid x) \,\|\, p(z))
+                         = \text{reconstruction} - \text{kl}.
 
     In the rate-distortion reading (Alemi et al. 2018), distortion = -reconstruction and rate = kl.
     """
@@ -54,31 +57,35 @@ class ELBOTerms(NamedTuple):
 
     @property
     def distortion(self) -> torch.Tensor:
-        """D = -E_q[log p(x|z)], nats per example."""
+        r""":math:`D = -\mathbb{E}_q[\log p(x \mid z)]`, nats per example."""
         return -self.reconstruction
 
     @property
     def rate(self) -> torch.Tensor:
-        """R = KL(q(z|x) || p(z)), nats per example."""
+        r""":math:`R = \mathrm{KL}(q(z \mid x) \,\|\, p(z))`, nats per example."""
         return self.kl
 
     @property
     def elbo(self) -> torch.Tensor:
-        """ELBO = -(D + R), nats per example."""
+        r""":math:`\mathrm{ELBO} = -(D + R)`, nats per example."""
         return self.reconstruction - self.kl
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, diag(exp(logvar))) || N(0, I)) in closed form, summed over the last dimension:
+    r""":math:`\mathrm{KL}(\mathcal{N}(\mu, \mathrm{diag}(e^{\text{logvar}})) \,\|\, \mathcal{N}(0, I))` in closed form,
+    summed over the last dimension:
 
-    KL = 1/2 * sum_j (mu_j^2 + exp(logvar_j) - 1 - logvar_j).
+    .. math::
+
+        \mathrm{KL} = \frac{1}{2} \sum_j \left(\mu_j^2 + e^{\text{logvar}_j} - 1 - \text{logvar}_j\right).
     """
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=-1)
 
 
 def kl_to_prior(posterior: Distribution, prior: Distribution, z: torch.Tensor | None = None) -> torch.Tensor:
-    """KL(q || p): analytic when torch.distributions knows the pair, else the one-sample Monte Carlo
-    estimate log q(z) - log p(z) at ``z`` ~ q (drawn here if not given)."""
+    r""":math:`\mathrm{KL}(q \,\|\, p)`: analytic when torch.distributions knows the pair, else the
+    one-sample Monte Carlo estimate :math:`\log q(z) - \log p(z)` at ``z`` :math:`\sim q` (drawn here if
+    not given)."""
     try:
         return kl_divergence(posterior, prior)
     except NotImplementedError:
@@ -88,8 +95,8 @@ def kl_to_prior(posterior: Distribution, prior: Distribution, z: torch.Tensor | 
 
 
 def elbo_terms(model: GenerativeModel, x: torch.Tensor) -> ELBOTerms:
-    """Reconstruction E_q[log p(x|z)] (one reparameterised sample z = mu + sigma * eps) and the
-    KL-to-prior (analytic where the distributions allow it), per example (B,).
+    r"""Reconstruction :math:`\mathbb{E}_q[\log p(x \mid z)]` (one reparameterised sample
+    :math:`z = \mu + \sigma \epsilon`) and the KL-to-prior (analytic where the distributions allow it), per example (B,).
 
     The analytic KL has less variance than the Monte Carlo ELBO of ``elbo``: this is the form used
     for training (Kingma & Welling 2014, eq. 10).
@@ -107,22 +114,29 @@ def _log_weights(model: GenerativeModel, posterior: Distribution, x: torch.Tenso
 
 
 def elbo(model: GenerativeModel, x: torch.Tensor, num_samples: int = 1) -> torch.Tensor:
-    """Monte Carlo ELBO with reparameterised samples z_k = mu + sigma * eps_k, per example (B,):
+    r"""Monte Carlo ELBO with reparameterised samples :math:`z_k = \mu + \sigma \epsilon_k`, per example (B,):
 
-    ELBO(x) ~= 1/K * sum_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)],  z_k ~ q(z|x).
+    .. math::
 
-    Unbiased for the ELBO for every K; a larger K only lowers its variance.
+        \mathrm{ELBO}(x) \approx \frac{1}{K} \sum_k \left[\log p(x \mid z_k) + \log p(z_k) - \log q(z_k \mid x)\right],
+        \quad z_k \sim q(z \mid x).
+
+    Unbiased for the ELBO for every :math:`K`; a larger :math:`K` only lowers its variance.
     """
     positive_int("num_samples", num_samples)
     return _log_weights(model, model.encode(x), x, num_samples).mean(dim=0)
 
 
 def iwae_bound(model: GenerativeModel, x: torch.Tensor, num_samples: int) -> torch.Tensor:
-    """Importance-weighted bound of Burda et al. (2015), per example (B,):
+    r"""Importance-weighted bound of Burda et al. (2015), per example (B,):
 
-    L_K(x) = E[log 1/K * sum_k w_k],  w_k = p(x, z_k) / q(z_k|x),  z_k ~ q(z|x).
+    .. math::
 
-    L_1 is the ELBO; L_K <= L_{K+1} <= log p(x) in expectation, and L_K -> log p(x) as K grows.
+        \mathcal{L}_K(x) = \mathbb{E}\left[\log \frac{1}{K} \sum_k w_k\right], \quad
+        w_k = \frac{p(x, z_k)}{q(z_k \mid x)}, \quad z_k \sim q(z \mid x).
+
+    :math:`\mathcal{L}_1` is the ELBO; :math:`\mathcal{L}_K \le \mathcal{L}_{K+1} \le \log p(x)` in
+    expectation, and :math:`\mathcal{L}_K \to \log p(x)` as :math:`K` grows.
     """
     positive_int("num_samples", num_samples)
     log_w = _log_weights(model, model.encode(x), x, num_samples)
@@ -133,11 +147,14 @@ def iwae_bound(model: GenerativeModel, x: torch.Tensor, num_samples: int) -> tor
 def log_likelihood(
     model: GenerativeModel, x: torch.Tensor, num_samples: int = 1000, max_batch_elements: int = 2**14
 ) -> torch.Tensor:
-    """Importance-sampled estimate of log p(x), per example (B,), with q(z|x) as the proposal:
+    r"""Importance-sampled estimate of :math:`\log p(x)`, per example (B,), with :math:`q(z \mid x)` as
+    the proposal:
 
-    log p(x) ~= log 1/K * sum_k p(x, z_k) / q(z_k|x),  z_k ~ q(z|x),
+    .. math::
 
-    i.e. ``iwae_bound`` with large K (Burda et al. use K = 5000). Samples are drawn in chunks of at
+        \log p(x) \approx \log \frac{1}{K} \sum_k \frac{p(x, z_k)}{q(z_k \mid x)}, \quad z_k \sim q(z \mid x),
+
+    i.e. ``iwae_bound`` with large :math:`K` (Burda et al. use :math:`K = 5000`). Samples are drawn in chunks of at
     most ``max_batch_elements`` decoded images and combined with a running log-sum-exp, so memory
     stays bounded whatever ``num_samples`` is.
     """
@@ -154,7 +171,7 @@ def log_likelihood(
 def logsumexp_in_chunks(
     log_terms: Callable[[int, int], torch.Tensor], num_terms: int, chunk: int
 ) -> torch.Tensor:
-    """log sum_k exp(a_k) over ``num_terms`` terms that ``log_terms(start, stop)`` yields as a
+    r""":math:`\log \sum_k \exp(a_k)` over ``num_terms`` terms that ``log_terms(start, stop)`` yields as a
     (stop - start, B) tensor, ``chunk`` terms at a time, combined with a running log-sum-exp: memory
     stays bounded by one chunk however many terms there are. Shared by every estimator that sums
     many likelihoods (``log_likelihood``, ``naive_log_likelihood``, ``toy.nonlinear.grid_log_evidence``).
@@ -167,13 +184,17 @@ def logsumexp_in_chunks(
 
 
 def reconstruction_loss(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The autoencoder's loss, per example (B,): binary cross-entropy summed over pixels,
+    r"""The autoencoder's loss, per example (B,): binary cross-entropy summed over pixels,
 
-    BCE(x, x_hat) = -sum_i [x_i log x_hat_i + (1 - x_i) log(1 - x_hat_i)],  x_hat = sigmoid(t),  t = decode(encode(x)).
+    .. math::
 
-    Computed from the logits t with log x_hat = -softplus(-t) and log(1 - x_hat) = -softplus(t), which
-    stay exact where x_hat rounds to 0 or 1 (``binary_cross_entropy`` on x_hat clamps log 0 to -100 there
-    and its gradient vanishes). For binary x it is the Bernoulli -log p(x|z) of a VAE, in the same nats.
+        \mathrm{BCE}(x, \hat x) = -\sum_i \left[x_i \log \hat x_i + (1 - x_i) \log(1 - \hat x_i)\right],
+        \quad \hat x = \sigma(t), \quad t = \text{decode}(\text{encode}(x)).
+
+    Computed from the logits :math:`t` with :math:`\log \hat x = -\mathrm{softplus}(-t)` and
+    :math:`\log(1 - \hat x) = -\mathrm{softplus}(t)`, which stay exact where :math:`\hat x` rounds to 0
+    or 1 (``binary_cross_entropy`` on :math:`\hat x` clamps :math:`\log 0` to -100 there and its gradient
+    vanishes). For binary :math:`x` it is the Bernoulli :math:`-\log p(x \mid z)` of a VAE, in the same nats.
     """
     logits = model.decode(model.encode(x))
     return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(start_dim=1).sum(dim=1)
@@ -183,14 +204,17 @@ def reconstruction_loss(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor
 def naive_log_likelihood(
     model: GenerativeModel, x: torch.Tensor, num_samples: int = 1000, max_batch_elements: int = 2**14
 ) -> torch.Tensor:
-    """Naive Monte Carlo estimate of log p(x), per example (B,), with the prior as the proposal:
+    r"""Naive Monte Carlo estimate of :math:`\log p(x)`, per example (B,), with the prior as the proposal:
 
-    log p(x) ~= log 1/K * sum_k p(x|z_k),  z_k ~ p(z),
+    .. math::
 
-    computed as logsumexp_k log p(x|z_k) - log K. The mean of p(x|z_k) is unbiased for p(x), but when
-    p(z|x) is much narrower than p(z) (a real image and a 20-d latent) almost no z_k lands where
-    p(x|z) is large: the estimate sits far below log p(x) and varies wildly from run to run.
-    The prior does not depend on x, so one set of K samples serves the whole batch.
+        \log p(x) \approx \log \frac{1}{K} \sum_k p(x \mid z_k), \quad z_k \sim p(z),
+
+    computed as :math:`\operatorname{logsumexp}_k \log p(x \mid z_k) - \log K`. The mean of
+    :math:`p(x \mid z_k)` is unbiased for :math:`p(x)`, but when :math:`p(z \mid x)` is much narrower than
+    :math:`p(z)` (a real image and a 20-d latent) almost no :math:`z_k` lands where :math:`p(x \mid z)` is
+    large: the estimate sits far below :math:`\log p(x)` and varies wildly from run to run.
+    The prior does not depend on :math:`x`, so one set of :math:`K` samples serves the whole batch.
     Samples are drawn in chunks of at most ``max_batch_elements`` (sample, example) pairs and
     combined with a running log-sum-exp, as in ``log_likelihood``.
 
@@ -207,12 +231,15 @@ def naive_log_likelihood(
 
 
 def effective_sample_size(log_weights: torch.Tensor, dim: int = 0) -> torch.Tensor:
-    """Kish's effective sample size of importance weights given as logs, reduced over ``dim``:
+    r"""Kish's effective sample size of importance weights given as logs, reduced over ``dim``:
 
-    ESS = (sum_k w_k)^2 / sum_k w_k^2,
+    .. math::
 
-    computed as exp(2 logsumexp(log w) - logsumexp(2 log w)) so that weights of e^-500 do not
-    underflow. It lies between 1 (one weight dominates) and K (all weights equal).
+        \mathrm{ESS} = \frac{\left(\sum_k w_k\right)^2}{\sum_k w_k^2},
+
+    computed as :math:`\exp(2 \operatorname{logsumexp}(\log w) - \operatorname{logsumexp}(2 \log w))`
+    so that weights of :math:`e^{-500}` do not underflow. It lies between 1 (one weight dominates) and
+    :math:`K` (all weights equal).
 
     Introduced in notebook 02 (latent variables and Bayes' rule).
     """

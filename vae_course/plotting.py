@@ -46,10 +46,16 @@ def show_images(images: torch.Tensor, nrow: int = 16, title: str | None = None, 
 
 def scatter_latent(codes: torch.Tensor, labels: torch.Tensor, title: str | None = None,
                    ax: Axes | None = None, size: float = 4.0, prior_mass: float | None = None) -> Axes:
-    """Scatter 2-d codes (N, 2) coloured by digit label (N,), with a legend of the ten digits.
+    r"""Scatter 2-d codes (N, 2) coloured by digit label (N,), with a legend of the ten digits.
 
-    ``prior_mass=0.95`` also draws, dashed, the circle inside which p(z) = N(0, I) puts that mass:
-    radius r with P(|z| < r) = 1 - exp(-r^2 / 2) = prior_mass, on equal axes so that it stays a circle.
+    ``prior_mass=0.95`` also draws, dashed, the circle inside which :math:`p(z) = \mathcal{N}(0, I)` puts
+    that mass: radius :math:`r` with
+
+    .. math::
+
+        P(\|z\| < r) = 1 - e^{-r^2 / 2} = \mathtt{prior\_mass},
+
+    on equal axes so that it stays a circle.
     """
     codes, labels = codes.detach().cpu(), labels.detach().cpu()
     if codes.dim() != 2 or codes.shape[1] != 2:
@@ -95,8 +101,9 @@ def plot_curves(history: History, metrics: Sequence[str] = ("neg_elbo",), title:
 @torch.no_grad()
 def show_manifold(model: torch.nn.Module, num_per_side: int = 15, title: str | None = None,
                   ax: Axes | None = None) -> Axes:
-    """The decoded manifold of a 2-d latent model: the mean image of p(x|z) for every z of
-    ``latent.normal_grid(num_per_side)``, placed where z lies, with the z values on the axes."""
+    r"""The decoded manifold of a 2-d latent model: the mean image of :math:`p(x \mid z)` for every
+    :math:`z` of ``latent.normal_grid(num_per_side)``, placed where :math:`z` lies, with the :math:`z` values
+    on the axes."""
     if not hasattr(model, "prior"):
         raise TypeError(f"show_manifold draws a VAE, whose grid follows the prior p(z); {type(model).__name__} "
                         "has no prior: decode a grid of codes of your own instead")
@@ -147,8 +154,9 @@ def _bars_by_dimension(values: torch.Tensor, order: torch.Tensor, colour: str, a
 
 
 def plot_kl_per_dimension(kl: torch.Tensor, title: str | None = None, ax: Axes | None = None) -> Axes:
-    """Bars of the average KL(q(z_d|x) || p(z_d)) of each latent dimension d (``latent.kl_per_dimension``),
-    in nats, from the largest to the smallest, labelled with the dimension's index."""
+    r"""Bars of the average :math:`\mathrm{KL}(q(z_d \mid x) \,\|\, p(z_d))` of each latent dimension
+    :math:`d` (``latent.kl_per_dimension``), in nats, from the largest to the smallest, labelled with the dimension's
+    index."""
     kl = kl.detach().cpu()
     ax = _bars_by_dimension(kl, torch.argsort(kl, descending=True), "C0", ax)
     ax.set_xlabel("latent dimension d (sorted by KL)")
@@ -160,8 +168,9 @@ def plot_kl_per_dimension(kl: torch.Tensor, title: str | None = None, ax: Axes |
 
 def plot_unit_activity(activity: torch.Tensor, order: torch.Tensor | None = None, threshold: float = ACTIVITY_THRESHOLD,
                        title: str | None = None, ax: Axes | None = None) -> Axes:
-    """Bars of each latent unit's activity Var_x(E_q[z_d]) (``latent.unit_activity``) on a log scale, in the
-    given ``order`` of dimensions (e.g. the order of ``plot_kl_per_dimension``), with the threshold dashed."""
+    r"""Bars of each latent unit's activity :math:`\mathrm{Var}_x(\mathbb{E}_q[z_d])` (``latent.unit_activity``)
+    on a log scale, in the given ``order`` of dimensions (e.g. the order of ``plot_kl_per_dimension``), with the
+    threshold dashed."""
     activity = activity.detach().cpu()
     order = torch.arange(len(activity)) if order is None else order.detach().cpu()
     ax = _bars_by_dimension(activity, order, "C1", ax)

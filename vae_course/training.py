@@ -42,11 +42,12 @@ def get_device() -> torch.device:
 
 @dataclass
 class History:
-    """Per-epoch numbers of one ``fit`` run, in nats per example (averaged over examples).
+    r"""Per-epoch numbers of one ``fit`` run, in nats per example (averaged over examples).
 
     ``train`` and ``test`` map a metric name to one value per epoch. For a VAE the metrics are
-    "loss" (what was minimised: distortion + beta * rate, or rate alone for "kl_only"), "neg_elbo"
-    (-ELBO = distortion + rate), "rate" (KL(q(z|x) || p(z))) and "distortion" (-E_q[log p(x|z)]).
+    "loss" (what was minimised: :math:`D + \beta R`, or the rate :math:`R` alone for "kl_only"), "neg_elbo"
+    (:math:`-\mathrm{ELBO} = D + R`), "rate" (:math:`R = \mathrm{KL}(q(z \mid x) \,\|\, p(z))`) and
+    "distortion" (:math:`D = -\mathbb{E}_q[\log p(x \mid z)]`).
     For the autoencoder they are "loss" and "distortion" (both the summed binary cross-entropy).
     Train numbers are averages over the epoch's mini-batches, taken while the model was learning;
     test numbers are measured after the epoch.
@@ -101,13 +102,14 @@ def fit(
     checkpoint: str | Path | None = None,
     on_epoch_end: Callable[[History], None] | None = None,
 ) -> History:
-    """Train ``model`` with Adam and return its ``History``.
+    r"""Train ``model`` with Adam and return its ``History``.
 
     The loss per example (averaged over each mini-batch for the gradient step):
 
-    - ``"elbo"``: distortion + beta * rate = -E_q[log p(x|z)] + beta * KL(q(z|x) || p(z)).
-      beta = 1 is -ELBO; beta > 1 is the beta-VAE (Higgins et al. 2017); beta = 0 drops the KL term
-      (the "no KL" ablation, a plain autoencoder with noise).
+    - ``"elbo"``: distortion + beta * rate,
+      :math:`-\mathbb{E}_q[\log p(x \mid z)] + \beta \, \mathrm{KL}(q(z \mid x) \,\|\, p(z))`.
+      :math:`\beta = 1` is :math:`-\mathrm{ELBO}`; :math:`\beta > 1` is the beta-VAE (Higgins et al. 2017);
+      :math:`\beta = 0` drops the KL term (the "no KL" ablation, a plain autoencoder with noise).
     - ``"kl_only"``: rate alone, the "no reconstruction" ablation.
     - ``"reconstruction"``: the autoencoder's summed binary cross-entropy.
     - ``"auto"``: "reconstruction" for a model without a prior (the ``Autoencoder``), else "elbo".

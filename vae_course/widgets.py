@@ -1,4 +1,4 @@
-"""Latent sliders: move a code z with sliders and watch the decoder's image change.
+"""Latent sliders: move a code :math:`z` with sliders and watch the decoder's image change.
 
 Introduced in notebook 07 (exploring the latent space).
 
@@ -8,7 +8,7 @@ combination renders the same in JupyterLab, the classic Notebook and Colab, and 
 green (nothing is printed into an output area when a slider moves).
 
 Every explorer exposes what a test needs: ``sliders``, ``image`` (its ``value`` holds the PNG bytes),
-``latent`` (the code z now shown) and an ``on_change`` callback called with that code after each redraw.
+``latent`` (the code :math:`z` now shown) and an ``on_change`` callback called with that code after each redraw.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ IMAGE_SCALE = 5  # each of the 28 x 28 pixels is drawn as a 5 x 5 block: a 140 x
 
 @torch.no_grad()
 def decoded_png(model: nn.Module, z: torch.Tensor, scale: int = IMAGE_SCALE) -> bytes:
-    """The mean image of p(x|z) for one code z (latent_dim,), as PNG bytes, enlarged ``scale`` times
+    r"""The mean image of :math:`p(x \mid z)` for one code :math:`z` (latent_dim,), as PNG bytes, enlarged ``scale``
+    times
     with square pixels: (latent_dim,) => (1, 28, 28) in [0, 1] => (28 * scale, 28 * scale) grey levels."""
     parameter = next(model.parameters())
     image = model.decode(z.to(parameter)[None]).mean[0].clamp(0, 1)  # (1, 28, 28)
@@ -64,7 +65,7 @@ class _Explorer:
 
     @property
     def latent(self) -> torch.Tensor:
-        """The code z now shown, one entry per slider: shape (latent_dim,)."""
+        """The code :math:`z` now shown, one entry per slider: shape (latent_dim,)."""
         return torch.tensor([slider.value for slider in self.sliders], dtype=torch.float32)
 
     def _redraw(self, change: dict | None = None) -> None:
@@ -79,10 +80,11 @@ class _Explorer:
 
 
 class LatentExplorer(widgets.HBox, _Explorer):
-    """One slider per latent dimension, starting at ``start`` (e.g. the posterior mean of a test
+    r"""One slider per latent dimension, starting at ``start`` (e.g. the posterior mean of a test
     image), the decoded image beside them, and a button that puts every slider back to ``start``.
 
-    ``limit``: each slider spans at least [-limit, limit], the prior's +-3 standard deviations by default.
+    ``limit``: each slider spans at least [-limit, limit], the prior's :math:`\pm 3` standard deviations by
+    default.
     """
 
     def __init__(self, model: nn.Module, start: torch.Tensor, *, limit: float = 3.0, step: float = 0.05,
@@ -106,8 +108,8 @@ class LatentExplorer(widgets.HBox, _Explorer):
 
 
 class LatentExplorer2D(widgets.HBox, _Explorer):
-    """For a model with a 2-d latent space: two sliders for z = (z[0], z[1]), the decoded image, and
-    the scatter of ``codes`` (N, 2) coloured by ``labels`` (N,) with the current z marked on it."""
+    """For a model with a 2-d latent space: two sliders for ``z = (z[0], z[1])``, the decoded image, and
+    the scatter of ``codes`` (N, 2) coloured by ``labels`` (N,) with the current :math:`z` marked on it."""
 
     def __init__(self, model: nn.Module, codes: torch.Tensor, labels: torch.Tensor,
                  start: Sequence[float] = (0.0, 0.0), *, limit: float = 3.0, step: float = 0.05,

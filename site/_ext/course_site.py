@@ -189,88 +189,10 @@ def link_notebooks(line: str, pages: dict[str, str]) -> str:
 
 
 def link_docstring(app: Sphinx, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
+    """The docstrings are reST (equations as ``:math:`` and ``.. math::``, typeset by MathJax): only their
+    notebook mentions are changed, into links."""
     pages = notebook_pages()
-    if not any(":math:" in line or ".. math::" in line for line in lines):
-        lines[:] = plain_text_docstring(lines)
     lines[:] = [link_notebooks(line, pages) for line in lines]
-
-
-# --- plain-text docstrings --------------------------------------------------------------------------
-# The package's docstrings use reST's ``literals``, *emphasis* and lists, but state their equations in plain
-# text (STYLE.md allows either): "KL = 1/2 * sum_j (...)" on a line of its own, aligned continuation lines,
-# "(K, *S)", "|c|", "test_*.py", "``Normal``s". Read as reST, those flow into one line or turn into broken
-# markup. A docstring with no reST math is therefore kept as its author laid it out:
-# - an equation paragraph (one with "=" that follows a paragraph ending in ":" or ",", or one whose later
-#   lines are aligned under an "=") is shown line for line as written, in a monospaced block;
-# - a paragraph of "name: ..." lines, or one with indented continuation lines, keeps its line breaks;
-# - a "*", "|" or "_" that is not markup shows as itself, and a literal glued to a word stays a literal.
-# A docstring that uses :math: is left to reST as it is, and MathJax typesets its equations.
-
-LIST_ITEM = re.compile(r"^\s*(?:[-*+] |\d+\. )")
-FIELD_LINE = re.compile(r"^[A-Za-z_][\w, ]*: ")
-ALIGNED = re.compile(r"^\s+(?:=|~=|<=|>=|\+|-) ")  # the continuation line of an aligned equation
-EMPHASIS = re.compile(r"(?<![\w*\\])\*[^\s*](?:[^*]*[^\s*])?\*(?![\w*])")
-LONE_STAR = re.compile(r"\*")
-TRAILING_UNDERSCORE = re.compile(r"(?<=\w)_(?!\w)")  # "name_" is a reST reference
-
-
-def escape_text(text: str) -> str:
-    """Escape the characters of ``text`` that reST would read as markup, outside ``literals`` and *emphasis*."""
-    parts = text.split("``")
-    for index in range(0, len(parts), 2):  # even parts are outside ``literals``
-        pieces, last = [], 0
-        for match in EMPHASIS.finditer(parts[index]):
-            pieces.append(LONE_STAR.sub(r"\\*", parts[index][last:match.start()]))
-            pieces.append(match[0])
-            last = match.end()
-        pieces.append(LONE_STAR.sub(r"\\*", parts[index][last:]))
-        text = TRAILING_UNDERSCORE.sub(r"\\_", "".join(pieces).replace("|", "\\|"))
-        # A literal glued to a word ("``Normal``s") must be set off by an escaped space, which shows as nothing.
-        if index > 0 and text[:1].isalnum():
-            text = "\\ " + text
-        if index < len(parts) - 1 and text[-1:].isalnum():
-            text += "\\ "
-        parts[index] = text
-    return "``".join(parts)
-
-
-def plain_text_docstring(lines: list[str]) -> list[str]:
-    """reST that shows a plain-text docstring as it is laid out (see the comment above)."""
-    paragraphs: list[list[str]] = [[]]
-    for line in lines:
-        if line.strip():
-            paragraphs[-1].append(line)
-        elif paragraphs[-1]:
-            paragraphs.append([])
-    out: list[str] = []
-    previous = ""  # what the paragraph before became: "text", "list", "lines" or "equation"
-    for paragraph in filter(None, paragraphs):
-        indent = len(paragraph[0]) - len(paragraph[0].lstrip())
-        if LIST_ITEM.match(paragraph[0]) or indent:
-            kind = "list"  # a list item, or the indented rest of one: reST reads these as they are
-            out += [escape_line(line) for line in paragraph]
-        elif (previous == "text" and out[-2].rstrip()[-1:] in (":", ",") and "=" in paragraph[0]) or (
-                len(paragraph) > 1 and all(ALIGNED.match(line) for line in paragraph[1:])):
-            kind = "equation"
-            out += [".. code-block:: text", "   :class: docstring-equation", "",
-                    *(f"   {line}" for line in paragraph)]
-        elif len(paragraph) > 1 and (all(FIELD_LINE.match(line) or line.startswith(" ") for line in paragraph)
-                                     or any(line.startswith(" ") for line in paragraph[1:])):
-            kind = "lines"
-            out += [f"| {escape_text(line)}" for line in paragraph]
-        else:
-            kind = "text"
-            out += [escape_text(line) for line in paragraph]
-        out.append("")
-        previous = kind
-    return out
-
-
-def escape_line(line: str) -> str:
-    """``escape_text`` after a list item's marker, which is markup."""
-    marker = LIST_ITEM.match(line)
-    cut = marker.end() if marker else 0
-    return line[:cut] + escape_text(line[cut:])
 
 
 # --- the gallery ------------------------------------------------------------------------------------

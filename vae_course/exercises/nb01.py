@@ -31,10 +31,14 @@ def _number(answer: object, what: str) -> float:
 
 
 def check_exercise_1(count_parameters: Callable[[int, Sequence[int]], int]) -> None:
-    """Exercise 1: ``count_parameters(latent_dim, hidden_dims)`` = the number of parameters of
-    ``Autoencoder(latent_dim, hidden_dims)``, by formula: sum over the linear layers n_in -> n_out of
-    the encoder 784 -> hidden_dims -> latent_dim and of the decoder (the same sizes reversed) of
-    n_in * n_out + n_out.
+    r"""Exercise 1: ``count_parameters(latent_dim, hidden_dims)`` = the number of parameters of
+    ``Autoencoder(latent_dim, hidden_dims)``, by formula: the sum over the linear layers
+    :math:`n_\text{in} \to n_\text{out}` of the encoder 784 -> hidden_dims -> latent_dim and of the decoder
+    (the same sizes reversed) of
+
+    .. math::
+
+        n_\text{in} \, n_\text{out} + n_\text{out}.
 
     The reference builds each model and adds up the sizes of its parameter tensors.
     """
@@ -67,12 +71,14 @@ def _nearest_distances(codes: torch.Tensor, reference: torch.Tensor, chunk: int 
 
 
 def check_exercise_2(answer: tuple[torch.Tensor, float], z_train: torch.Tensor, tau: float | torch.Tensor) -> None:
-    """Exercise 2: ``answer = (codes, hole_rate)``, where ``codes`` (n, d) are drawn from the Gaussian
-    N(m, S) fitted to the training codes ``z_train`` (m their mean, S their covariance matrix) and
-    ``hole_rate`` is the share of them that lie in a hole: farther than ``tau`` from every training code.
+    r"""Exercise 2: ``answer = (codes, hole_rate)``, where ``codes`` (n, d) are drawn from the Gaussian
+    :math:`\mathcal{N}(m, S)` fitted to the training codes ``z_train`` (:math:`m` their mean, :math:`S` their
+    covariance matrix) and ``hole_rate`` is the share of them that lie in a hole: farther than ``tau`` from
+    every training code.
 
-    The codes are judged by their sample moments, within five standard errors of m, of the standard
-    deviations sqrt(S_jj) and of the correlations S_jk / sqrt(S_jj S_kk); the hole rate is recomputed
+    The codes are judged by their sample moments, within five standard errors of :math:`m`, of the standard
+    deviations :math:`\sqrt{S_{jj}}` and of the correlations :math:`S_{jk} / \sqrt{S_{jj} S_{kk}}`; the hole rate is
+    recomputed
     from the learner's own codes.
     """
     assert isinstance(answer, (tuple, list)) and len(answer) == 2, "answer_2 should be a pair (codes, hole_rate)"
@@ -123,10 +129,14 @@ def check_exercise_2(answer: tuple[torch.Tensor, float], z_train: torch.Tensor, 
 
 
 def check_exercise_3(answer: float, images: torch.Tensor) -> None:
-    """Exercise 3: the binary cross-entropy of a perfect reconstruction x_hat = x, summed over the
+    r"""Exercise 3: the binary cross-entropy of a perfect reconstruction :math:`\hat x = x`, summed over the
     pixels and averaged over ``images``: the entropy of the pixels read as coin flips,
 
-    floor = (1/N) sum_n sum_i -[x_ni log x_ni + (1 - x_ni) log(1 - x_ni)]  (nats per image, 0 log 0 = 0).
+    .. math::
+
+        \text{floor} = \frac{1}{N} \sum_n \sum_i -\left[x_{ni} \log x_{ni} + (1 - x_{ni}) \log(1 - x_{ni})\right]
+
+    (nats per image, :math:`0 \log 0 = 0`).
 
     The reference is ``torch.distributions.Bernoulli(probs=x).entropy()`` in float64.
     """

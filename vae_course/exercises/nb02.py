@@ -65,10 +65,16 @@ def _first_match(answer: float, candidates: Sequence[tuple[float, str]], toleran
 
 
 def check_exercise_1(answer: object) -> None:
-    """Exercise 1: log p(x) for the linear decoder f(z) = (2z, 1 - z), sigma = 0.5, at x = (1.0, 0.2).
+    r"""Exercise 1: :math:`\log p(x)` for the linear decoder :math:`f(z) = (2z, 1 - z)`, :math:`\sigma = 0.5`,
+    at :math:`x = (1.0, 0.2)`.
 
-    The reference is the closed form of the linear-Gaussian model, p(x) = N(b, w w^T + sigma^2 I)
-    (``LinearGaussian.evidence``); the grid sum log p(x) ~= logsumexp_g[log p(x|z_g) + log p(z_g)] + log dz
+    The reference is the closed form of the linear-Gaussian model,
+    :math:`p(x) = \mathcal{N}(b, w w^\top + \sigma^2 I)` (``LinearGaussian.evidence``); the grid sum
+
+    .. math::
+
+        \log p(x) \approx \operatorname{logsumexp}_g \left[\log p(x \mid z_g) + \log p(z_g)\right] + \log \Delta z
+
     agrees with it to far better than the tolerance of 1e-3 nats. Wrong answers recognised: the log of
     the grid spacing left out, the prior left out, one coordinate of x only, the variance passed as
     the scale of ``Normal``, the average over grid points instead of the sum times the spacing, and
@@ -114,11 +120,12 @@ def check_exercise_1(answer: object) -> None:
 
 
 def check_exercise_2(answer: object) -> None:
-    """Exercise 2: the days one grid evaluation of p(x) takes with 7 points per axis, a 12-d latent and
+    r"""Exercise 2: the days one grid evaluation of :math:`p(x)` takes with 7 points per axis, a 12-d latent and
     a decoder that evaluates a million grid points per second.
 
-    A tensor-product grid has points_per_axis ** latent_dim points. Wrong answers recognised: the two
-    numbers swapped (12 ** 7), their product (7 * 12), Python's ``^`` (bitwise XOR, not a power),
+    A tensor-product grid has :math:`G^d` points (:math:`G` points per axis, a :math:`d`-dimensional latent).
+    Wrong answers recognised: the two numbers swapped (:math:`12^7`), their product (:math:`7 \times 12`), Python's
+    ``^`` (bitwise XOR, not a power),
     seconds or hours instead of days.
     """
     answer = _as_float(answer, "answer_2")
@@ -142,11 +149,12 @@ def check_exercise_2(answer: object) -> None:
 
 
 def check_exercise_3(answer: object) -> None:
-    """Exercise 3: Kish's effective sample size ESS = (sum_k w_k)^2 / sum_k w_k^2 of five log-weights.
+    r"""Exercise 3: Kish's effective sample size
+    :math:`\mathrm{ESS} = \left(\sum_k w_k\right)^2 / \sum_k w_k^2` of five log-weights.
 
     The reference is ``vae_course.objectives.effective_sample_size``. Wrong answers recognised: the
-    log-weights used as if they were the weights, the ratio inverted (sum w^2 / (sum w)^2), and
-    anything outside [1, K].
+    log-weights used as if they were the weights, the ratio inverted
+    (:math:`\sum_k w_k^2 / \left(\sum_k w_k\right)^2`), and anything outside :math:`[1, K]`.
     """
     answer = _as_float(answer, "answer_3")
     log_w = torch.tensor(EXERCISE_3_LOG_WEIGHTS, dtype=F64)
@@ -166,14 +174,21 @@ def check_exercise_3(answer: object) -> None:
 
 def check_exercise_4(answer: object, model: nn.Module, x: torch.Tensor, loc: float = EXERCISE_4_LOC,
                      scale: float = EXERCISE_4_SCALE, min_samples: int = 100) -> None:
-    """Exercise 4: importance sampling p(x) with the proposal r(z) = N(loc, scale^2) instead of the prior.
+    r"""Exercise 4: importance sampling :math:`p(x)` with the proposal
+    :math:`r(z) = \mathcal{N}(\text{loc}, \text{scale}^2)` instead of the prior.
 
-    ``answer`` is ``(z, log_w)``: the K >= ``min_samples`` codes drawn from r, shape (K, 1) or (K,),
-    and their log-weights log w_k = log p(x|z_k) + log p(z_k) - log r(z_k), shape (K,), for the model's
-    prior and decoder at the data point ``x``. The weights are recomputed at the learner's codes;
-    wrong weights recognised: the ratio p(z)/r(z) left out, log r(z) left out, log p(z) left out,
-    log r(z) added instead of subtracted, and the variance passed as the scale of r. Then the codes
-    must look drawn from r: their mean within 5 standard errors of ``loc`` and their standard
+    ``answer`` is ``(z, log_w)``: the :math:`K \ge` ``min_samples`` codes drawn from :math:`r`, shape
+    (K, 1) or (K,), and their log-weights
+
+    .. math::
+
+        \log w_k = \log p(x \mid z_k) + \log p(z_k) - \log r(z_k),
+
+    shape (K,), for the model's prior and decoder at the data point ``x``. The weights are recomputed at
+    the learner's codes; wrong weights recognised: the ratio :math:`p(z) / r(z)` left out, :math:`\log r(z)`
+    left out, :math:`\log p(z)` left out, :math:`\log r(z)` added instead of subtracted, and the variance
+    passed as the scale of :math:`r`. Then the codes must look drawn from :math:`r`: their mean within 5 standard
+    errors of ``loc`` and their standard
     deviation within 30 % of ``scale`` (a sample from the prior fails both).
     """
     assert isinstance(answer, (tuple, list)) and len(answer) == 2, (

@@ -32,12 +32,15 @@ def _floats(answer: object, count: int, what: str) -> list[float]:
 
 
 def check_exercise_1(kl_normal: Callable[..., torch.Tensor]) -> None:
-    """Exercise 1: ``kl_normal(mu_q, sigma_q, mu_p, sigma_p)`` = KL(N(mu_q, sigma_q^2) || N(mu_p, sigma_p^2)),
+    r"""Exercise 1: ``kl_normal(mu_q, sigma_q, mu_p, sigma_p)`` =
+    :math:`\mathrm{KL}(\mathcal{N}(\mu_q, \sigma_q^2) \,\|\, \mathcal{N}(\mu_p, \sigma_p^2))`,
 
-    log(sigma_p / sigma_q) + (sigma_q^2 + (mu_q - mu_p)^2) / (2 sigma_p^2) - 1/2,
+    .. math::
+
+        \log \frac{\sigma_p}{\sigma_q} + \frac{\sigma_q^2 + (\mu_q - \mu_p)^2}{2 \sigma_p^2} - \frac{1}{2},
 
     compared with ``torch.distributions.kl_divergence`` on 8 random pairs (float64), and on the case
-    KL(N(mu, 1) || N(0, 1)) = mu^2 / 2 that can be checked by hand.
+    :math:`\mathrm{KL}(\mathcal{N}(\mu, 1) \,\|\, \mathcal{N}(0, 1)) = \mu^2 / 2` that can be checked by hand.
     """
     generator = torch.Generator().manual_seed(3)
     mu_q, mu_p = 2 * torch.randn(2, 8, generator=generator, dtype=torch.float64)
@@ -61,9 +64,10 @@ def check_exercise_1(kl_normal: Callable[..., torch.Tensor]) -> None:
 
 
 def check_exercise_2(answer: Sequence[float]) -> None:
-    """Exercise 2: ``answer = (KL(q || p), KL(p || q))`` in nats for q = N(2, 0.5^2), p = N(0, 1).
+    r"""Exercise 2: ``answer = (KL(q || p), KL(p || q))`` in nats for :math:`q = \mathcal{N}(2, 0.5^2)`,
+    :math:`p = \mathcal{N}(0, 1)`.
 
-    The reference is ``torch.distributions.kl_divergence`` of the two ``Normal``s, to 1e-4 nats (a grid
+    The reference is ``torch.distributions.kl_divergence`` of the two ``Normal`` distributions, to 1e-4 nats (a grid
     integral or a closed form both qualify).
     """
     assert len(answer) == 2, "answer_2 should be a pair (KL(q || p), KL(p || q))"
@@ -83,13 +87,15 @@ def check_exercise_2(answer: Sequence[float]) -> None:
 
 
 def check_exercise_3(answer: Sequence[float]) -> None:
-    """Exercise 3: ``answer = (forward_scale, reverse_scale)``, the standard deviations of the Gaussians
-    fitted to the one-hump mixture 0.5 N(-1, 1) + 0.5 N(1, 1) by the forward and the reverse KL.
+    r"""Exercise 3: ``answer = (forward_scale, reverse_scale)``, the standard deviations of the Gaussians
+    fitted to the one-hump mixture :math:`0.5 \, \mathcal{N}(-1, 1) + 0.5 \, \mathcal{N}(1, 1)` by the forward
+    and the reverse KL.
 
-    Forward: moment matching, Var = sum_k w_k (s_k^2 + mu_k^2) - mean^2 = 2, so the scale is sqrt(2).
-    Reverse: by symmetry the mean is 0; the scale s must minimise KL(N(0, s^2) || p), which is checked by
-    numerical integration on a grid (``grid_kl``, not the quadrature ``fit_reverse_kl`` descends on): the
-    KL at s must be below the KL at s (1 - 0.002) and at s (1 + 0.002), so s lies within 0.1 % of the minimiser.
+    Forward: moment matching, :math:`\mathrm{Var} = \sum_k w_k (s_k^2 + \mu_k^2) - \text{mean}^2 = 2`, so the
+    scale is :math:`\sqrt{2}`. Reverse: by symmetry the mean is 0; the scale :math:`s` must minimise
+    :math:`\mathrm{KL}(\mathcal{N}(0, s^2) \,\|\, p)`, which is checked by numerical integration on a grid
+    (``grid_kl``, not the quadrature ``fit_reverse_kl`` descends on): the KL at :math:`s` must be below the
+    KL at :math:`s (1 - 0.002)` and at :math:`s (1 + 0.002)`, so :math:`s` lies within 0.1 % of the minimiser.
     """
     assert len(answer) == 2, "answer_3 should be a pair (forward_scale, reverse_scale)"
     forward_scale, reverse_scale = _floats(answer, 2, "answer_3")
@@ -112,12 +118,12 @@ def check_exercise_3(answer: Sequence[float]) -> None:
 
 
 def check_exercise_4(answer: Sequence[float]) -> None:
-    """Exercise 4: ``answer`` = the two variances (s_1^2, s_2^2) of the factorised Gaussian fitted by the
-    reverse KL to N(mu, Sigma) with correlation ``EXERCISE_4_RHO`` and standard deviations
+    r"""Exercise 4: ``answer`` = the two variances :math:`(s_1^2, s_2^2)` of the factorised Gaussian fitted by
+    the reverse KL to :math:`\mathcal{N}(\mu, \Sigma)` with correlation ``EXERCISE_4_RHO`` and standard deviations
     ``EXERCISE_4_SCALES``.
 
-    The reference is Bishop's closed form s_i^2 = 1 / Lambda_ii, Lambda = Sigma^-1 computed by
-    ``torch.linalg.inv``; the fit must agree to 0.1 %.
+    The reference is Bishop's closed form :math:`s_i^2 = 1 / \Lambda_{ii}`, :math:`\Lambda = \Sigma^{-1}`
+    computed by ``torch.linalg.inv``; the fit must agree to 0.1 %.
     """
     got = torch.tensor(_floats(answer, 2, "answer_4"), dtype=torch.float64)
     std = torch.tensor(EXERCISE_4_SCALES, dtype=torch.float64)

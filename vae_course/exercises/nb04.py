@@ -36,9 +36,10 @@ def _number(answer: object, what: str) -> float:
 
 
 def check_exercise_1(answer: float, posterior: MultivariateNormal) -> None:
-    """Exercise 1: the gap log p(x) - ELBO(q) of q = N(mu + delta, S), the exact posterior N(mu, S) moved
-    by delta = (0.5, -0.5). By identity (3) the gap is KL(q || p(z|x)); for two Gaussians with the same
-    covariance it is 1/2 delta^T S^-1 delta, in nats."""
+    r"""Exercise 1: the gap :math:`\log p(x) - \mathrm{ELBO}(q)` of :math:`q = \mathcal{N}(\mu + \delta, S)`,
+    the exact posterior :math:`\mathcal{N}(\mu, S)` moved by :math:`\delta = (0.5, -0.5)`. By identity (3) the
+    gap is :math:`\mathrm{KL}(q \,\|\, p(z \mid x))`; for two Gaussians with the same covariance it is
+    :math:`\frac{1}{2} \delta^\top S^{-1} \delta`, in nats."""
     answer = _number(answer, "answer_1")
     mean, covariance = posterior.mean, posterior.covariance_matrix
     delta = torch.tensor(EXERCISE_1_SHIFT, dtype=mean.dtype, device=mean.device)
@@ -75,8 +76,9 @@ def _prior_reconstruction_spread(model: LinearGaussian, x: torch.Tensor) -> floa
 
 
 def check_exercise_2(answer: float, model: LinearGaussian, x: torch.Tensor) -> None:
-    """Exercise 2: a Monte Carlo estimate of the ELBO of q = p(z), E_p(z)[log p(x|z)] (the KL-to-prior
-    term is zero), from at least 100,000 prior samples. It must lie within five standard errors of such
+    r"""Exercise 2: a Monte Carlo estimate of the ELBO of :math:`q = p(z)`,
+    :math:`\mathbb{E}_{p(z)}[\log p(x \mid z)]` (the KL-to-prior term is zero), from at least 100,000 prior samples.
+    It must lie within five standard errors of such
     an estimate of the closed form ``analytic_elbo(model, p(z), x)``."""
     answer = _number(answer, "answer_2")
     zeros = torch.zeros(model.latent_dim, dtype=model.weight.dtype, device=model.weight.device)
@@ -98,17 +100,24 @@ def check_exercise_2(answer: float, model: LinearGaussian, x: torch.Tensor) -> N
 
 
 def check_exercise_3(answer: float, model: LinearGaussian, x: torch.Tensor) -> None:
-    """Exercise 3: the gap log p(x) - ELBO(q) after maximising the beta-objective
-    E_q[log p(x|z)] - beta KL(q || p(z)), beta = 2, over a full-covariance Gaussian q.
+    r"""Exercise 3: the gap :math:`\log p(x) - \mathrm{ELBO}(q)` after maximising the beta-objective
+    :math:`\mathbb{E}_q[\log p(x \mid z)] - \beta \, \mathrm{KL}(q \,\|\, p(z))`, :math:`\beta = 2`, over a
+    full-covariance Gaussian :math:`q`.
 
-    For the linear-Gaussian model the maximiser is known: beta-objective = -beta KL(q || r) + const with
-    r(z) proportional to p(x|z)^(1/beta) p(z), the exact posterior of the same model with noise variance
-    beta sigma^2. The answer must be within 20 % of KL(r || p(z|x)), the gap of that q."""
+    For the linear-Gaussian model the maximiser is known:
+
+    .. math::
+
+        \text{beta-objective} = -\beta \, \mathrm{KL}(q \,\|\, r) + \text{const}, \quad
+        r(z) \propto p(x \mid z)^{1/\beta} p(z),
+
+    the exact posterior of the same model with noise variance :math:`\beta \sigma^2`. The answer must be
+    within 20 % of :math:`\mathrm{KL}(r \,\|\, p(z \mid x))`, the gap of that :math:`q`."""
     answer = _number(answer, "answer_3")
     posterior = model.posterior(x)
 
     def optimum(beta: float) -> MultivariateNormal:
-        """The maximiser of the beta-objective: the posterior under noise variance beta sigma^2."""
+        r"""The maximiser of the beta-objective: the posterior under noise variance :math:`\beta \sigma^2`."""
         return LinearGaussian(model.weight, model.bias, model.noise_scale * math.sqrt(beta)).posterior(x)
 
     q_beta = optimum(EXERCISE_3_BETA)
@@ -140,9 +149,9 @@ def check_exercise_3(answer: float, model: LinearGaussian, x: torch.Tensor) -> N
 
 
 def check_exercise_4(answer: int) -> None:
-    """Exercise 4: the beta that averaging the reconstruction over every value of a 32x32 RGB image
-    implies. mean-recon - KL = (1 / n)(sum-recon - n KL), so averaging over n values is beta = n,
-    with n = height x width x channels."""
+    r"""Exercise 4: the beta that averaging the reconstruction over every value of a 32x32 RGB image
+    implies. :math:`\text{mean-recon} - \mathrm{KL} = \frac{1}{n} (\text{sum-recon} - n \, \mathrm{KL})`, so
+    averaging over :math:`n` values is :math:`\beta = n`, with :math:`n` = height x width x channels."""
     value = _number(answer, "answer_4")
     assert value == int(value), f"beta here is a count of values per image, a whole number; you have {value}"
     assert value != 32 * 32, "each pixel has three colour values, and the average runs over all of them"

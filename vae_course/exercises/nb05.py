@@ -30,8 +30,9 @@ def _floats(answer: object, count: int, what: str) -> list[float]:
 
 
 def check_exercise_1(answer: Sequence[float]) -> None:
-    """Exercise 1: ``answer = (d_mu, d_log_sigma)``, the exact gradient of E_q[z^2] = mu^2 + sigma^2 for
-    q = N(1.5, 0.8^2), with respect to mu and log sigma. The reference is autograd through that closed form."""
+    r"""Exercise 1: ``answer = (d_mu, d_log_sigma)``, the exact gradient of
+    :math:`\mathbb{E}_q[z^2] = \mu^2 + \sigma^2` for :math:`q = \mathcal{N}(1.5, 0.8^2)`, with respect to
+    :math:`\mu` and :math:`\log \sigma`. The reference is autograd through that closed form."""
     d_mu, d_log_sigma = _floats(answer, 2, "answer_1")
     mu = torch.tensor(EXERCISE_1_MU, dtype=torch.float64, requires_grad=True)
     log_sigma = torch.tensor(math.log(EXERCISE_1_SIGMA), dtype=torch.float64, requires_grad=True)
@@ -48,9 +49,10 @@ def check_exercise_1(answer: Sequence[float]) -> None:
 
 
 def check_exercise_2(my_rsample: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]) -> None:
-    """Exercise 2: ``my_rsample(mu, sigma, num_samples)`` returns mu + sigma * eps, eps = torch.randn of shape
-    (num_samples, *mu.shape): with the same seed, exactly ``Normal(mu, sigma).rsample((num_samples,))``,
-    with dz/dmu = 1 and dz/dsigma = eps. Reseeds torch's global generator (seed 5)."""
+    r"""Exercise 2: ``my_rsample(mu, sigma, num_samples)`` returns :math:`\mu + \sigma \epsilon`, with
+    :math:`\epsilon` = ``torch.randn`` of shape ``(num_samples, *mu.shape)``: with the same seed, exactly
+    ``Normal(mu, sigma).rsample((num_samples,))``, with :math:`\partial z / \partial \mu = 1` and
+    :math:`\partial z / \partial \sigma = \epsilon`. Reseeds torch's global generator (seed 5)."""
     mu = torch.tensor([0.5, -1.0], dtype=torch.float64, requires_grad=True)
     sigma = torch.tensor([2.0, 0.3], dtype=torch.float64, requires_grad=True)
     torch.manual_seed(5)
@@ -72,8 +74,9 @@ def check_exercise_2(my_rsample: Callable[[torch.Tensor, torch.Tensor, int], tor
 
 
 def check_exercise_3(answer: Sequence[float]) -> None:
-    """Exercise 3: ``answer = (pathwise, exact)`` for z = 1[u < p], p = 0.3: the derivative dz/dp at fixed u
-    (0: a step function is flat off its step) and d/dp E[z] = d/dp p = 1."""
+    r"""Exercise 3: ``answer = (pathwise, exact)`` for :math:`z = \mathbb{1}[u < p]`, :math:`p = 0.3`: the
+    derivative :math:`dz/dp` at fixed :math:`u` (0: a step function is flat off its step) and
+    :math:`\frac{d}{dp} \mathbb{E}[z] = \frac{d}{dp} p = 1`."""
     pathwise, exact = _floats(answer, 2, "answer_3")
     assert abs(pathwise) < 1e-9, (
         "for a fixed u, 1[u < p] is a step function of p: flat on both sides of p = u, so its derivative is 0")
@@ -93,8 +96,9 @@ def _one_sample_variances(mu: float, sigma: float) -> tuple[float, float]:
 
 
 def check_exercise_4(answer: float) -> None:
-    """Exercise 4: ``answer`` = Var(score-function term) / Var(reparameterized term) for d/dmu E[z^2] with
-    q = N(3, 0.5^2), measured by Monte Carlo from one-sample terms. The reference is the exact ratio by
+    r"""Exercise 4: ``answer`` = Var(score-function term) / Var(reparameterized term) for
+    :math:`\frac{\partial}{\partial \mu} \mathbb{E}[z^2]` with :math:`q = \mathcal{N}(3, 0.5^2)`, measured by Monte
+    Carlo from one-sample terms. The reference is the exact ratio by
     Gauss-Hermite quadrature; a measurement from 100,000 samples or more agrees to 5 %."""
     (ratio,) = _floats(answer, 1, "answer_4")
     score, pathwise = _one_sample_variances(EXERCISE_4_MU, EXERCISE_4_SIGMA)

@@ -36,9 +36,11 @@ def _close(value: float, candidate: float, rtol: float = 1e-4) -> bool:
 
 
 def check_exercise_1(answer: float, nll: torch.Tensor) -> None:
-    """Exercise 1: the NLL estimate ``nll`` (nats per image, one value per image) in bits per dimension,
+    r"""Exercise 1: the NLL estimate ``nll`` (nats per image, one value per image) in bits per dimension,
 
-    bits/dim = mean(nll) / (784 ln 2).
+    .. math::
+
+        \text{bits/dim} = \frac{\operatorname{mean}(\text{nll})}{784 \ln 2}.
     """
     value = _number(answer, "answer_1")
     nats = torch.as_tensor(nll, dtype=torch.float64).mean().item()  # nats per image
@@ -60,12 +62,15 @@ def check_exercise_1(answer: float, nll: torch.Tensor) -> None:
 
 
 def check_exercise_2(answer: torch.Tensor, posterior: torch.distributions.Distribution) -> None:
-    """Exercise 2: the KL of each latent dimension, averaged over images, written out by hand:
+    r"""Exercise 2: the KL of each latent dimension, averaged over images, written out by hand:
 
-    KL_d = mean over images of 1/2 (mu_d^2 + sigma_d^2 - 1 - log sigma_d^2),
+    .. math::
 
-    for ``posterior`` = q(z|x) of a batch of images (an Independent Normal, batch shape (N,)).
-    The reference is ``kl_divergence`` of the one-dimensional Normals against N(0, 1).
+        \mathrm{KL}_d = \operatorname{mean}_\text{images} \frac{1}{2} \left(\mu_d^2 + \sigma_d^2 - 1 - \log
+        \sigma_d^2\right),
+
+    for ``posterior`` = :math:`q(z \mid x)` of a batch of images (an Independent Normal, batch shape (N,)).
+    The reference is ``kl_divergence`` of the one-dimensional Normals against :math:`\mathcal{N}(0, 1)`.
     """
     assert isinstance(answer, torch.Tensor), "answer_2 should be a tensor"
     mu = posterior.mean.detach().double().cpu()  # (N, latent_dim)
@@ -123,13 +128,14 @@ def check_exercise_3(
     larger_beta: tuple[float, float],
     beta: float = 4.0,
 ) -> None:
-    """Exercise 3: a 2-d VAE trained as the ablation's models but on D + beta R (beta = 4), and its
-    test rate R, distortion D and -ELBO = D + R on the binarized test images ``x``.
+    r"""Exercise 3: a 2-d VAE trained as the ablation's models but on :math:`D + \beta R` (:math:`\beta = 4`),
+    and its test rate :math:`R`, distortion :math:`D` and :math:`-\mathrm{ELBO} = D + R` on the binarized test
+    images ``x``.
 
     ``answer`` = {"model": the trained VAE, "rate": R, "distortion": D, "neg_elbo": D + R}, each number a
     mean over the images in nats per image. ``smaller_beta`` and ``larger_beta`` are the (rate, distortion)
     of the ablation's beta = 1 and larger-beta models: the new model must lie between them on both.
-    The reference rate is the closed form on the model's own q(z|x); the reference distortion averages
+    The reference rate is the closed form on the model's own :math:`q(z \mid x)`; the reference distortion averages
     many samples per image and allows five standard errors of a one-sample estimate.
     """
     assert isinstance(answer, dict), 'answer_3 should be a dict {"model": ..., "rate": ..., "distortion": ..., "neg_elbo": ...}'

@@ -32,9 +32,12 @@ def _number(answer: object, what: str) -> float:
 
 
 def check_exercise_1(answer: float, edge: float) -> None:
-    """Exercise 1: the prior mass of the grid's square [-edge, edge]^2 under p(z) = N(0, I_2),
+    r"""Exercise 1: the prior mass of the grid's square :math:`[-e, e]^2` (:math:`e` = ``edge``) under
+    :math:`p(z) = \mathcal{N}(0, I_2)`,
 
-    P(|z_1| <= edge and |z_2| <= edge) = P(|z_1| <= edge)^2 = erf(edge / sqrt(2))^2,
+    .. math::
+
+        P(|z_1| \le e \text{ and } |z_2| \le e) = P(|z_1| \le e)^2 = \operatorname{erf}(e / \sqrt{2})^2
 
     (independent coordinates: multiply). The reference is ``math.erf``, to 1e-4.
     """
@@ -62,14 +65,17 @@ def check_exercise_1(answer: float, edge: float) -> None:
 
 
 def check_exercise_2(slerp: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]) -> None:
-    """Exercise 2: ``slerp(z_a, z_b, steps)``, the spherical interpolation
+    r"""Exercise 2: ``slerp(z_a, z_b, steps)``, the spherical interpolation
 
-    z(t) = sin((1 - t) Omega) / sin(Omega) z_a + sin(t Omega) / sin(Omega) z_b,  cos(Omega) = z_a.z_b / (|z_a| |z_b|),
+    .. math::
 
-    for t evenly spaced from 0 to 1, shape (steps, latent_dim). Judged by geometry on random 20-d codes
-    (float64): it starts at z_a and ends at z_b; it is not the straight line; between two unit codes every
-    point has length 1, consecutive points are equal angles apart, and the midpoint of an odd path is the
-    bisector (z_a + z_b) / |z_a + z_b|.
+        z(t) = \frac{\sin((1 - t) \Omega)}{\sin \Omega} z_a + \frac{\sin(t \Omega)}{\sin \Omega} z_b, \quad
+        \cos \Omega = \frac{z_a \cdot z_b}{\|z_a\| \, \|z_b\|},
+
+    for :math:`t` evenly spaced from 0 to 1, shape (steps, latent_dim). Judged by geometry on random 20-d
+    codes (float64): it starts at :math:`z_a` and ends at :math:`z_b`; it is not the straight line; between
+    two unit codes every point has length 1, consecutive points are equal angles apart, and the midpoint of
+    an odd path is the bisector :math:`(z_a + z_b) / \|z_a + z_b\|`.
     """
     assert callable(slerp), "answer_2 should be your function slerp(z_a, z_b, steps)"
     generator = torch.Generator().manual_seed(0)
@@ -134,11 +140,12 @@ def _rate(model: torch.nn.Module, x: torch.Tensor) -> float:
 
 def check_exercise_4(answer: tuple[torch.nn.Module, float], model_beta_1: torch.nn.Module, x: torch.Tensor,
                      edge: float) -> None:
-    """Exercise 4: ``answer = (vae_beta_4, inside_4)``: a 2-d VAE trained like ``model_beta_1`` but with
-    beta = 4 (``fit(..., beta=4)``), and the share of the test codes, its posterior means of ``x``, inside the
-    grid's square [-edge, edge]^2.
+    r"""Exercise 4: ``answer = (vae_beta_4, inside_4)``: a 2-d VAE trained like ``model_beta_1`` but with
+    :math:`\beta = 4` (``fit(..., beta=4)``), and the share of the test codes, its posterior means of ``x``,
+    inside the grid's square [-edge, edge] x [-edge, edge].
 
-    The model is judged by its rate, the closed-form KL(q(z|x) || N(0, I)) averaged over x: weighting the KL
+    The model is judged by its rate, the closed-form :math:`\mathrm{KL}(q(z \mid x) \,\|\, \mathcal{N}(0, I))`
+    averaged over :math:`x`: weighting the KL
     term more must give a lower rate than ``model_beta_1``'s. The share is recomputed from the model's codes.
     """
     assert isinstance(answer, (tuple, list)) and len(answer) == 2, "answer_4 should be a pair (vae_beta_4, inside_4)"

@@ -1,12 +1,13 @@
-"""A linear-Gaussian latent-variable model: evidence and posterior known exactly.
+r"""A linear-Gaussian latent-variable model: evidence and posterior known exactly.
 
-Introduced in notebook 04 (the ELBO), where they make log p(x) = ELBO + KL(q || p(z|x)) checkable to
+Introduced in notebook 04 (the ELBO), where they make
+:math:`\log p(x) = \mathrm{ELBO} + \mathrm{KL}(q \,\|\, p(z \mid x))` checkable to
 numerical precision; the tests use them as an independent reference for ``vae_course.objectives``.
 
-- ``LinearGaussian``: the model, with its exact evidence p(x) and posterior p(z|x);
+- ``LinearGaussian``: the model, with its exact evidence :math:`p(x)` and posterior :math:`p(z \mid x)`;
 - ``expected_log_likelihood``, ``analytic_elbo``: the reconstruction term and the whole ELBO of a
-  Gaussian q, in closed form;
-- ``VariationalGaussian``: a learnable Gaussian q(z), full-covariance or diagonal, that the ELBO
+  Gaussian :math:`q`, in closed form;
+- ``VariationalGaussian``: a learnable Gaussian :math:`q(z)`, full-covariance or diagonal, that the ELBO
   objectives can fit to one data point by gradient ascent.
 """
 
@@ -20,16 +21,20 @@ from torch.distributions import Distribution, Independent, MultivariateNormal, N
 
 
 class LinearGaussian(nn.Module):
-    """A linear-Gaussian latent-variable model (probabilistic PCA, Tipping & Bishop 1999):
+    r"""A linear-Gaussian latent-variable model (probabilistic PCA, Tipping & Bishop 1999):
 
-    p(z) = N(0, I_d),  p(x|z) = N(W z + b, sigma^2 I_D).
+    .. math::
+
+        p(z) = \mathcal{N}(0, I_d), \quad p(x \mid z) = \mathcal{N}(W z + b, \sigma^2 I_D).
 
     Everything is Gaussian, so the evidence and the posterior have closed forms:
 
-    p(x)   = N(b, W W^T + sigma^2 I_D),
-    p(z|x) = N(S W^T (x - b) / sigma^2, S),  S = (I_d + W^T W / sigma^2)^{-1}.
+    .. math::
 
-    It follows the model protocol; ``encode`` returns the exact posterior p(z|x).
+        p(x) &= \mathcal{N}(b, W W^\top + \sigma^2 I_D), \\
+        p(z \mid x) &= \mathcal{N}(S W^\top (x - b) / \sigma^2, S), \quad S = (I_d + W^\top W / \sigma^2)^{-1}.
+
+    It follows the model protocol; ``encode`` returns the exact posterior :math:`p(z \mid x)`.
     """
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor, noise_scale: float) -> None:
@@ -46,7 +51,7 @@ class LinearGaussian(nn.Module):
     @classmethod
     def random(cls, data_dim: int, latent_dim: int, noise_scale: float = 0.5, seed: int = 0,
                dtype: torch.dtype = torch.float64) -> LinearGaussian:
-        """A model with weights and bias drawn from N(0, 1) by a seeded generator."""
+        r"""A model with weights and bias drawn from :math:`\mathcal{N}(0, 1)` by a seeded generator."""
         generator = torch.Generator().manual_seed(seed)
         weight = torch.randn(data_dim, latent_dim, generator=generator, dtype=dtype)
         bias = torch.randn(data_dim, generator=generator, dtype=dtype)
@@ -54,23 +59,25 @@ class LinearGaussian(nn.Module):
 
     @property
     def prior(self) -> Distribution:
-        """p(z) = N(0, I_d)."""
+        r""":math:`p(z) = \mathcal{N}(0, I_d)`."""
         zeros = torch.zeros(self.latent_dim, dtype=self.weight.dtype, device=self.weight.device)
         return Independent(Normal(zeros, torch.ones_like(zeros)), 1)
 
     def decode(self, z: torch.Tensor) -> Distribution:
-        """p(x|z) = N(W z + b, sigma^2 I_D); z (..., d) gives batch shape (...)."""
+        r""":math:`p(x \mid z) = \mathcal{N}(W z + b, \sigma^2 I_D)`; ``z`` (..., d) gives batch shape (...)."""
         mean = z @ self.weight.T + self.bias  # (..., d) => (..., D)
         return Independent(Normal(mean, torch.full_like(mean, self.noise_scale)), 1)
 
     def evidence(self) -> Distribution:
-        """p(x) = N(b, W W^T + sigma^2 I_D): log p(x) exactly, via ``evidence().log_prob(x)``."""
+        r""":math:`p(x) = \mathcal{N}(b, W W^\top + \sigma^2 I_D)`: :math:`\log p(x)` exactly, via
+        ``evidence().log_prob(x)``."""
         data_dim = self.weight.shape[0]
         identity = torch.eye(data_dim, dtype=self.weight.dtype, device=self.weight.device)
         return MultivariateNormal(self.bias, self.weight @ self.weight.T + self.noise_scale**2 * identity)
 
     def posterior(self, x: torch.Tensor) -> Distribution:
-        """p(z|x) = N(S W^T (x - b) / sigma^2, S), S = (I + W^T W / sigma^2)^{-1}; batch shape (B,)."""
+        r""":math:`p(z \mid x) = \mathcal{N}(S W^\top (x - b) / \sigma^2, S)`,
+        :math:`S = (I + W^\top W / \sigma^2)^{-1}`; batch shape (B,)."""
         variance = self.noise_scale**2
         identity = torch.eye(self.latent_dim, dtype=self.weight.dtype, device=self.weight.device)
         covariance = torch.linalg.inv(identity + self.weight.T @ self.weight / variance)  # S: (d, d)
@@ -78,7 +85,7 @@ class LinearGaussian(nn.Module):
         return MultivariateNormal(mean, covariance)
 
     def encode(self, x: torch.Tensor) -> Distribution:
-        """The exact posterior: with q(z|x) = p(z|x), the ELBO equals log p(x)."""
+        r"""The exact posterior: with :math:`q(z \mid x) = p(z \mid x)`, the ELBO equals :math:`\log p(x)`."""
         return self.posterior(x)
 
 
@@ -91,11 +98,16 @@ def _standard_normal(model: LinearGaussian) -> MultivariateNormal:
 
 
 def expected_log_likelihood(model: LinearGaussian, q: MultivariateNormal, x: torch.Tensor) -> torch.Tensor:
-    """The reconstruction term E_q[log p(x|z)] in closed form, for q = N(m, S) and x of shape (..., D):
+    r"""The reconstruction term :math:`\mathbb{E}_q[\log p(x \mid z)]` in closed form, for
+    :math:`q = \mathcal{N}(m, S)` and ``x`` of shape (..., D):
 
-    E_q[log p(x|z)] = -D/2 log(2 pi sigma^2) - (||x - W m - b||^2 + tr(W S W^T)) / (2 sigma^2),
+    .. math::
 
-    because E_q ||x - W z - b||^2 = ||x - W m - b||^2 + tr(W S W^T) (squared bias plus variance).
+        \mathbb{E}_q[\log p(x \mid z)] = -\frac{D}{2} \log(2 \pi \sigma^2)
+            - \frac{\|x - W m - b\|^2 + \operatorname{tr}(W S W^\top)}{2 \sigma^2},
+
+    because :math:`\mathbb{E}_q \|x - W z - b\|^2 = \|x - W m - b\|^2 + \operatorname{tr}(W S W^\top)`
+    (squared bias plus variance).
     Introduced in notebook 04 (the ELBO).
     """
     if not isinstance(q, MultivariateNormal):
@@ -110,30 +122,34 @@ def expected_log_likelihood(model: LinearGaussian, q: MultivariateNormal, x: tor
 
 
 def analytic_elbo(model: LinearGaussian, q: MultivariateNormal, x: torch.Tensor) -> torch.Tensor:
-    """The ELBO of a Gaussian q(z) = N(m, S) in closed form, per example:
+    r"""The ELBO of a Gaussian :math:`q(z) = \mathcal{N}(m, S)` in closed form, per example:
 
-    ELBO = E_q[log p(x|z)] - KL(q(z) || p(z)),
+    .. math::
+
+        \mathrm{ELBO} = \mathbb{E}_q[\log p(x \mid z)] - \mathrm{KL}(q(z) \,\|\, p(z)),
 
     the first term from ``expected_log_likelihood``, the second from torch.distributions. No sampling,
     and no use of the evidence or the posterior: it is an independent check of
-    log p(x) = ELBO + KL(q(z) || p(z|x)). Introduced in notebook 04 (the ELBO).
+    :math:`\log p(x) = \mathrm{ELBO} + \mathrm{KL}(q(z) \,\|\, p(z \mid x))`. Introduced in notebook 04 (the ELBO).
     """
     return expected_log_likelihood(model, q, x) - kl_divergence(q, _standard_normal(model))
 
 
 class VariationalGaussian(nn.Module):
-    """A learnable Gaussian q(z) = N(m, L L^T) for one data point of a ``LinearGaussian`` model:
-    the mean m and the Cholesky factor L (lower triangular, positive diagonal) are the parameters.
+    r"""A learnable Gaussian :math:`q(z) = \mathcal{N}(m, L L^\top)` for one data point of a
+    ``LinearGaussian`` model: the mean :math:`m` and the Cholesky factor :math:`L` (lower triangular,
+    positive diagonal) are the parameters.
 
-    ``full_covariance=False`` keeps L diagonal: the mean-field family, whose members cannot match a
-    correlated posterior. The diagonal of L is stored as its logarithm, so it stays positive whatever
-    step the optimiser takes. The default starts at q = p(z) = N(0, I).
+    ``full_covariance=False`` keeps :math:`L` diagonal: the mean-field family, whose members cannot match a
+    correlated posterior. The diagonal of :math:`L` is stored as its logarithm, so it stays positive
+    whatever step the optimiser takes. The default starts at :math:`q = p(z) = \mathcal{N}(0, I)`.
 
     It follows the model protocol, so ``vae_course.objectives`` can train it: ``encode(x)`` returns the
-    same q for every row of x (q is fitted to one x, not amortised: there is no encoder network),
-    ``decode`` is the model's p(x|z), ``prior`` is the model's p(z) = N(0, I), written as a
-    MultivariateNormal so that KL(q || p(z)) is analytic. Its distributions skip torch's argument
-    validation (``validate_args=False``): L is a valid Cholesky factor by construction, and the check
+    same :math:`q` for every row of ``x`` (:math:`q` is fitted to one :math:`x`, not amortised: there is no
+    encoder network), ``decode`` is the model's :math:`p(x \mid z)`, ``prior`` is the model's
+    :math:`p(z) = \mathcal{N}(0, I)`, written as a MultivariateNormal so that
+    :math:`\mathrm{KL}(q \,\|\, p(z))` is analytic. Its distributions skip torch's argument
+    validation (``validate_args=False``): :math:`L` is a valid Cholesky factor by construction, and the check
     would cost more than the rest of a training step. Introduced in notebook 04 (the ELBO).
     """
 
@@ -165,26 +181,26 @@ class VariationalGaussian(nn.Module):
 
     @property
     def scale_tril(self) -> torch.Tensor:
-        """L, shape (d, d): q's covariance is L L^T."""
+        r""":math:`L`, shape (d, d): :math:`q`'s covariance is :math:`L L^\top`."""
         scale_tril = torch.diag_embed(self.log_diagonal.exp())
         if self.below_diagonal is not None:
             scale_tril = scale_tril.index_put((self.rows, self.cols), self.below_diagonal)  # out of place
         return scale_tril
 
     def distribution(self) -> MultivariateNormal:
-        """q(z) = N(m, L L^T), batch shape ()."""
+        r""":math:`q(z) = \mathcal{N}(m, L L^\top)`, batch shape ()."""
         return MultivariateNormal(self.loc, scale_tril=self.scale_tril, validate_args=False)
 
     @property
     def prior(self) -> Distribution:
-        """p(z) = N(0, I_d), the model's prior, as a MultivariateNormal."""
+        r""":math:`p(z) = \mathcal{N}(0, I_d)`, the model's prior, as a MultivariateNormal."""
         return _standard_normal(self.model)
 
     def encode(self, x: torch.Tensor) -> Distribution:
-        """q(z), repeated for each row of x (..., D): batch shape (...)."""
+        """:math:`q(z)`, repeated for each row of ``x`` (..., D): batch shape (...)."""
         return MultivariateNormal(self.loc.expand(*x.shape[:-1], self.latent_dim), scale_tril=self.scale_tril,
                                   validate_args=False)
 
     def decode(self, z: torch.Tensor) -> Distribution:
-        """The model's p(x|z)."""
+        r"""The model's :math:`p(x \mid z)`."""
         return self.model.decode(z)

@@ -1,8 +1,9 @@
-"""A bimodal 1-d Gaussian mixture, and one Gaussian fitted to it by forward and by reverse KL.
+r"""A bimodal 1-d Gaussian mixture, and one Gaussian fitted to it by forward and by reverse KL.
 
 Introduced in notebook 03 (KL divergence), where the two fits show that the KL divergence is not
-symmetric: minimising the forward KL(p || q) covers every mode of p (mass-covering), minimising the
-reverse KL(q || p) settles on one mode (mode-seeking). A VAE's encoder is fitted by the reverse KL.
+symmetric: minimising the forward :math:`\mathrm{KL}(p \,\|\, q)` covers every mode of :math:`p`
+(mass-covering), minimising the reverse :math:`\mathrm{KL}(q \,\|\, p)` settles on one mode (mode-seeking). A VAE's
+encoder is fitted by the reverse KL.
 
 Everything here is exact or deterministic (closed forms, quadrature, a grid), so the tests and the
 notebook can compare the fits against an independent reference: ``grid_kl``, numerical integration.
@@ -24,9 +25,11 @@ def bimodal_mixture(
     weights: Sequence[float] = (0.4, 0.6),
     dtype: torch.dtype = torch.float64,
 ) -> MixtureSameFamily:
-    """The target density of notebook 03, a mixture of K univariate Gaussians:
+    r"""The target density of notebook 03, a mixture of :math:`K` univariate Gaussians:
 
-    p(x) = sum_k w_k N(x; mu_k, s_k^2),  w_k >= 0,  sum_k w_k = 1.
+    .. math::
+
+        p(x) = \sum_k w_k \mathcal{N}(x; \mu_k, s_k^2), \quad w_k \ge 0, \quad \sum_k w_k = 1.
 
     The defaults have two modes, 4 of the wider component's standard deviations apart, with
     unequal weights and widths, so the two reverse-KL fits (one per mode) differ.
@@ -41,17 +44,27 @@ def bimodal_mixture(
 
 
 def fit_forward_kl(mixture: MixtureSameFamily) -> Normal:
-    """The Gaussian q = N(m, s^2) that minimises the forward KL(p || q): moment matching,
+    r"""The Gaussian :math:`q = \mathcal{N}(m, s^2)` that minimises the forward :math:`\mathrm{KL}(p \,\|\, q)`:
+    moment matching,
 
-    m = E_p[x] = sum_k w_k mu_k,  s^2 = Var_p[x] = sum_k w_k (s_k^2 + mu_k^2) - m^2,
+    .. math::
+
+        m = \mathbb{E}_p[x] = \sum_k w_k \mu_k, \quad
+        s^2 = \mathrm{Var}_p[x] = \sum_k w_k (s_k^2 + \mu_k^2) - m^2,
 
     the mixture's ``mean`` and ``variance`` as ``torch.distributions.MixtureSameFamily`` computes them.
 
-    Why: KL(p || q) = E_p[log p] - E_p[log q], and only the second term depends on q:
-    -E_p[log q(x)] = 1/2 log(2 pi s^2) + E_p[(x - m)^2] / (2 s^2).
-    Its derivative in m vanishes at m = E_p[x]; then its derivative in s vanishes at
-    s^2 = E_p[(x - m)^2] = Var_p[x]. It is convex in q's natural parameters (m / s^2, 1/s^2), as
-    for every exponential family, so this stationary point is the global minimum.
+    Why: :math:`\mathrm{KL}(p \,\|\, q) = \mathbb{E}_p[\log p] - \mathbb{E}_p[\log q]`, and only the second
+    term depends on :math:`q`:
+
+    .. math::
+
+        -\mathbb{E}_p[\log q(x)] = \frac{1}{2} \log(2 \pi s^2) + \frac{\mathbb{E}_p[(x - m)^2]}{2 s^2}.
+
+    Its derivative in :math:`m` vanishes at :math:`m = \mathbb{E}_p[x]`; then its derivative in :math:`s`
+    vanishes at :math:`s^2 = \mathbb{E}_p[(x - m)^2] = \mathrm{Var}_p[x]`. It is convex in :math:`q`'s natural
+    parameters :math:`(m / s^2, 1 / s^2)`, as for every exponential family, so this stationary point is the
+    global minimum.
     """
     return Normal(mixture.mean, mixture.variance.sqrt())
 
@@ -59,18 +72,23 @@ def fit_forward_kl(mixture: MixtureSameFamily) -> Normal:
 def reverse_kl(
     target: Distribution, mean: torch.Tensor, log_scale: torch.Tensor, num_points: int = 1001, width: float = 10.0
 ) -> torch.Tensor:
-    """The reverse KL(q || p) of q = N(m, s^2), s = exp(log_scale), to a 1-d density p (``target``),
-    differentiable in ``mean`` and ``log_scale``:
+    r"""The reverse :math:`\mathrm{KL}(q \,\|\, p)` of :math:`q = \mathcal{N}(m, s^2)`,
+    :math:`s = \exp(\mathtt{log\_scale})`,
+    to a 1-d density :math:`p` (``target``), differentiable in ``mean`` and ``log_scale``:
 
-    KL(q || p) = E_q[log q(x)] - E_q[log p(x)]
-               = -H(q) - E_{eps ~ N(0, 1)}[log p(m + s eps)],  H(q) = 1/2 log(2 pi e s^2).
+    .. math::
 
-    The first term is minus q's entropy (``Normal.entropy``). The second is reparameterised,
-    x = m + s eps, so that it is an expectation over a distribution that does not depend on (m, s);
-    it is computed by numerical quadrature on ``num_points`` fixed points eps_i, uniformly spaced in
-    [-width, width], with weights v_i proportional to the N(0, 1) density:
-    E[f(eps)] ~= sum_i v_i f(eps_i). Deterministic, where a VAE averages over random eps
-    (notebook 05). ``mean`` and ``log_scale`` may carry a batch shape; the result has that shape.
+        \mathrm{KL}(q \,\|\, p) &= \mathbb{E}_q[\log q(x)] - \mathbb{E}_q[\log p(x)] \\
+            &= -H(q) - \mathbb{E}_{\epsilon \sim \mathcal{N}(0, 1)}[\log p(m + s \epsilon)],
+            \quad H(q) = \frac{1}{2} \log(2 \pi e s^2).
+
+    The first term is minus :math:`q`'s entropy (``Normal.entropy``). The second is reparameterised,
+    :math:`x = m + s \epsilon`, so that it is an expectation over a distribution that does not depend on
+    :math:`(m, s)`; it is computed by numerical quadrature on ``num_points`` fixed points :math:`\epsilon_i`,
+    uniformly spaced in [-width, width], with weights :math:`v_i` proportional to the
+    :math:`\mathcal{N}(0, 1)` density: :math:`\mathbb{E}[f(\epsilon)] \approx \sum_i v_i f(\epsilon_i)`.
+    Deterministic, where a VAE averages over random :math:`\epsilon` (notebook 05). ``mean`` and ``log_scale`` may
+    carry a batch shape; the result has that shape.
     """
     eps = torch.linspace(-width, width, num_points, dtype=mean.dtype, device=mean.device)  # (num_points,)
     weights = torch.exp(-0.5 * eps.pow(2))
@@ -81,7 +99,7 @@ def reverse_kl(
 
 
 class ReverseKLFit(NamedTuple):
-    """The result of ``fit_reverse_kl``: the fitted q, and the path taken, one row per step."""
+    """The result of ``fit_reverse_kl``: the fitted :math:`q`, and the path taken, one row per step."""
 
     q: Normal
     means: torch.Tensor  # (num_steps + 1,)
@@ -96,14 +114,17 @@ def fit_reverse_kl(
     num_steps: int = 300,
     lr: float = 0.1,
 ) -> ReverseKLFit:
-    """The Gaussian q = N(m, s^2) that minimises the reverse KL(q || p) locally, by gradient descent
-    on (m, log s) from (``init_mean``, log ``init_scale``):
+    r"""The Gaussian :math:`q = \mathcal{N}(m, s^2)` that minimises the reverse :math:`\mathrm{KL}(q \,\|\, p)`
+    locally, by gradient descent on :math:`(m, \log s)` from (``init_mean``, log ``init_scale``):
 
-    (m, log s) <- (m, log s) - lr * grad KL(q || p),  KL(q || p) from ``reverse_kl``.
+    .. math::
 
-    There is no closed form: for a multimodal p the reverse KL has one local minimum per
-    well-separated mode, and the starting point decides which one is found. Optimising log s
-    keeps s positive. Deterministic: the same arguments give the same fit.
+        (m, \log s) \leftarrow (m, \log s) - \text{lr} \cdot \nabla \mathrm{KL}(q \,\|\, p),
+
+    with :math:`\mathrm{KL}(q \,\|\, p)` from ``reverse_kl``. There is no closed form: for a multimodal
+    :math:`p` the reverse KL has one local minimum per well-separated mode, and the starting point decides
+    which one is found. Optimising :math:`\log s` keeps :math:`s` positive. Deterministic: the same arguments give the
+    same fit.
     """
     dtype = target.mean.dtype
     mean = torch.tensor(float(init_mean), dtype=dtype, requires_grad=True)
@@ -128,12 +149,15 @@ def fit_reverse_kl(
 def grid_kl(
     p: Distribution, q: Distribution, lower: float = -20.0, upper: float = 20.0, num_points: int = 8001
 ) -> torch.Tensor:
-    """KL(p || q) between two 1-d densities by numerical integration on a uniform grid:
+    r""":math:`\mathrm{KL}(p \,\|\, q)` between two 1-d densities by numerical integration on a uniform grid:
 
-    KL(p || q) = integral p(x) (log p(x) - log q(x)) dx ~= trapezoidal rule on [lower, upper].
+    .. math::
 
-    An independent reference for every other KL in notebook 03: it uses only the two log-densities.
-    The grid must cover the mass of p (what lies outside is dropped). ``p`` and ``q`` may carry batch
+        \mathrm{KL}(p \,\|\, q) = \int p(x) \left(\log p(x) - \log q(x)\right) dx,
+
+    by the trapezoidal rule on [lower, upper]. An independent reference for every other KL in
+    notebook 03: it uses only the two log-densities. The grid must cover the mass of :math:`p` (what lies
+    outside is dropped). ``p`` and ``q`` may carry batch
     shapes (e.g. a grid of Gaussians); the result has their broadcast batch shape.
     """
     batch_shape = torch.broadcast_shapes(p.batch_shape, q.batch_shape)
