@@ -41,8 +41,9 @@ $(MIN_STAMP): pyproject.toml tools/lower_bounds.py
 test-min: $(MIN_STAMP)
 	VAE_COURSE_TEST_MIN=1 $(VENV_MIN)/bin/python -m pytest tests/ -m "not browser"
 
-# Speed, never part of `make test`: training throughput of fit against a tutorial pipeline and the
-# matmul roofline (benchmarks/README.md). The table prints here; JSON goes to benchmarks/results/.
+# Speed, never part of `make test`: training throughput of fit against a minimal hand-written step of
+# the same training, a tutorial pipeline and the matmul roofline (benchmarks/README.md). The table
+# prints here; JSON goes to benchmarks/results/.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py
 
