@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from . import _offline
+from ._checks import positive_int
 from ._offline import DEBIAN_FASHION_MNIST, DataUnavailableError  # noqa: F401  (public names of this module)
 
 DATASETS = ("mnist", "fashion-mnist")
@@ -48,8 +49,7 @@ class ImageData:
 
     def subset(self, n: int) -> ImageData:
         """The first ``n`` examples (handy for quick experiments on a CPU)."""
-        if n < 1:
-            raise ValueError(f"subset size must be positive, got {n}")
+        positive_int("the subset size n", n)
         return ImageData(self.images[:n], self.labels[:n], f"{self.source} (first {min(n, len(self))} used)")
 
 
@@ -94,8 +94,7 @@ def batches(
     each batch.
     The last batch is smaller when ``batch_size`` does not divide N.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    positive_int("batch_size", batch_size)
     n = images.shape[0]
     if n == 0:
         raise ValueError("cannot make batches from an empty dataset")
