@@ -20,8 +20,9 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks --allow-root
 
 # pytest over tests/ and strict nbval over every notebook, with the venv's own kernel
-# (--nbval-current-env is set in pyproject.toml).
-test: $(STAMP)
+# (--nbval-current-env is set in pyproject.toml). Under CI=true the site's browser test must run, so
+# the site is built first; elsewhere that test skips, with the reason, when the site is not built.
+test: $(STAMP) $(if $(filter true,$(CI)),site)
 	$(BIN)/python -m pytest tests/ --nbval notebooks/
 
 # The package's tests (not the notebooks, not the browser) in a second venv holding exactly the oldest
