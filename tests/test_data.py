@@ -287,3 +287,18 @@ def test_image_data_to_cpu():
     assert torch.equal(moved.images, synthetic.images)
     assert torch.equal(moved.labels, synthetic.labels)
     assert moved.source == synthetic.source
+
+
+def test_dequantize_puts_each_8_bit_value_uniformly_in_its_own_bin():
+    from vae_course.data import dequantize
+
+    k = torch.arange(256, dtype=torch.float32).repeat(400)  # every value 400 times
+    x = dequantize(k / 255, torch.Generator().manual_seed(0))
+    assert torch.equal(torch.floor(x * 256), k)  # (k + u) / 256 with 0 <= u < 1
+    u = x * 256 - k
+    assert abs(float(u.mean()) - 0.5) < 0.01 and abs(float(u.var()) - 1 / 12) < 0.005  # U[0, 1): mean 1/2, var 1/12
+
+
+def test_batches_refuse_binarized_and_dequantized_together():
+    with pytest.raises(ValueError, match="not both"):
+        next(batches(torch.rand(4, 1, 28, 28), 2, binarized=True, dequantized=True))

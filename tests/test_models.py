@@ -3,6 +3,8 @@ clear errors for every kind of bad input."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch.distributions import Bernoulli, ContinuousBernoulli, Normal
@@ -73,6 +75,23 @@ def test_gaussian_scale_learned_or_fixed(synthetic_images):
         learned.log_scale.fill_(-50.0)  # would be sigma = 2e-22 without the floor
     assert learned.decode(z).base_dist.scale.min() >= 1e-2
     assert torch.isfinite(learned.decode(z).log_prob(synthetic_images[:1])).all()
+
+
+def test_per_pixel_gaussian_scale_is_learned_for_each_pixel_and_survives_a_checkpoint(synthetic_images, tmp_path):
+    from vae_course import checkpoint
+
+    model = VAE(latent_dim=2, hidden_dims=(8,), likelihood="gaussian", gaussian_scale="per_pixel")
+    assert model.log_scale.shape == (1, 28, 28)
+    with torch.no_grad():
+        model.log_scale[0, 0, 0] = -50.0  # the corner pixel's sigma would be 2e-22 without the floor
+        model.log_scale[0, 14, 14] = math.log(0.5)
+    scale = model.decode(torch.zeros(3, 2)).base_dist.scale  # (3, 1, 28, 28)
+    assert torch.allclose(scale[:, 0, 0, 0], torch.tensor(1e-2))
+    assert torch.allclose(scale[:, 0, 14, 14], torch.tensor(1e-2 + 0.5))
+    assert torch.allclose(scale[:, 0, 1, 1], torch.tensor(1e-2 + 1.0))
+    checkpoint.save(model, tmp_path / "m.pt")
+    loaded = checkpoint.load(tmp_path / "m.pt")
+    assert torch.equal(loaded.log_scale, model.log_scale) and loaded.config["gaussian_scale"] == "per_pixel"
 
 
 def test_log_variance_is_kept_numerically_safe(synthetic_images):
@@ -170,7 +189,8 @@ def test_gaussian_likelihood_accepts_values_outside_the_unit_interval_but_not_na
         (lambda: ConvVAE(latent_dim=-3), "positive integer"),
         (lambda: VAE(likelihood="poisson"), "unknown likelihood"),
         (lambda: VAE(likelihood="bernoulli", gaussian_scale=0.1), "only to likelihood='gaussian'"),
-        (lambda: VAE(likelihood="gaussian", gaussian_scale=0.0), "must be positive"),
+        (lambda: VAE(likelihood="gaussian", gaussian_scale=0.0), "must be a positive number, 'per_pixel' or None"),
+        (lambda: VAE(likelihood="gaussian", gaussian_scale="global"), "must be a positive number, 'per_pixel' or None"),
     ],
 )
 def test_bad_constructor_arguments(build, message):

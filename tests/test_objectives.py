@@ -279,3 +279,56 @@ def test_autoencoder_loss_does_not_saturate_for_a_confidently_wrong_pixel():
     assert loss.item() == pytest.approx(expected, rel=1e-6)
     loss.sum().backward()
     assert last.bias.grad.min().item() == pytest.approx(1 / (1 + math.exp(-30.0)), rel=1e-6)
+
+
+# Free bits and bits per dimension (notebooks 09 and 08).
+
+def test_free_bits_rate_is_the_floored_batch_mean_of_each_dimensions_kl():
+    from vae_course.objectives import free_bits_rate
+
+    generator = torch.Generator().manual_seed(0)
+    mu = torch.randn(8, 5, generator=generator) * torch.tensor([0.05, 0.1, 1.0, 2.0, 0.0])
+    logvar = torch.randn(8, 5, generator=generator) * 0.1
+    mu.requires_grad_(True)
+    q = Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
+    p = Independent(Normal(torch.zeros(5), torch.ones(5)), 1)
+    floor = 0.5
+    rate = free_bits_rate(q, p, floor)
+    # The reference, one dimension at a time from the closed form: sum_d max(floor, mean_b KL_bd).
+    m = mu.detach()
+    per_dimension = [0.5 * (m[:, d] ** 2 + logvar[:, d].exp() - 1 - logvar[:, d]).mean() for d in range(5)]
+    expected = sum(max(floor, float(kl)) for kl in per_dimension)
+    assert rate.shape == (8,)
+    assert float(rate.mean().detach()) == pytest.approx(expected, rel=1e-5)
+    rate.mean().backward()
+    floored = torch.tensor([float(kl) < floor for kl in per_dimension])
+    assert floored.any() and (~floored).any()  # the test covers both cases
+    assert torch.all(mu.grad[:, floored] == 0)  # a dimension under the floor gets no gradient
+    assert torch.all(mu.grad[:, ~floored].abs().sum(dim=0) > 0)
+
+
+def test_bits_per_dim_bound_on_a_toy_density_with_known_bin_probabilities():
+    """Pixels i.i.d. continuous Bernoulli: P(k) = CDF((k+1)/256) - CDF(k/256) exactly (torch's cdf), against
+    the dequantized bound E_u[log p((k + u)/256)] - D log 256, estimated with many draws of u."""
+    from torch.distributions import ContinuousBernoulli
+
+    from vae_course.data import dequantize
+    from vae_course.objectives import bits_per_dim
+
+    generator = torch.Generator().manual_seed(0)
+    density = ContinuousBernoulli(probs=torch.tensor(0.2))
+    k = torch.randint(0, 256, (4, 16), generator=generator).double()  # 4 "images" of 16 pixels
+    images = k / 255  # as load_dataset stores them
+    exact = (density.cdf((k + 1) / 256) - density.cdf(k / 256)).log().sum(dim=1)  # log P(k), (4,)
+    exact_bits = -exact / (16 * math.log(2))
+    draws = torch.stack([dequantize(images, generator) for _ in range(4000)])  # (4000, 4, 16)
+    assert torch.all(torch.floor(draws * 256) == k)  # every draw stays in its own bin
+    bound = bits_per_dim(density.log_prob(draws.float()).double().sum(dim=-1), num_dims=16).mean(dim=0)
+    assert torch.all(bound >= exact_bits - 1e-4)  # Jensen: an upper bound on the bits
+    assert torch.allclose(bound, exact_bits, atol=1e-3)  # and tight for a density this smooth within a bin
+
+
+def test_bits_per_dim_of_the_uniform_density_is_eight():
+    from vae_course.objectives import bits_per_dim
+
+    assert float(bits_per_dim(torch.zeros(1))) == pytest.approx(8.0)  # log p(x) = 0 on [0, 1]^784

@@ -272,3 +272,83 @@ def test_fit_reads_image_values_back_a_fixed_number_of_times(batch_size, mnist_t
     assert len(calls) == 2  # the training images and the test images, whatever the number of steps
     tiny_vae().encode(mnist_test.images[:4])
     assert len(calls) == 3  # encode called directly still checks
+
+
+# KL warm-up, free bits and dequantized training (notebook 09 and 08).
+
+def test_kl_warmup_weight_rises_linearly_then_stays_at_beta():
+    from vae_course.training import _kl_weight
+
+    steps = [_kl_weight(2.0, t, warmup_steps=4) for t in range(7)]
+    assert steps == [0.0, 0.5, 1.0, 1.5, 2.0, 2.0, 2.0]
+    assert _kl_weight(2.0, 0, warmup_steps=0) == 2.0  # no warm-up: beta from the first step
+
+
+def test_kl_warmup_lowers_the_first_epochs_loss_and_ends_at_the_elbo(mnist_train):
+    data = mnist_train.images[:512]
+    history = tiny_fit(tiny_vae(), data, epochs=2, kl_warmup_epochs=1)
+    train = history.train
+    # Epoch 1: the rate is weighted by beta_t < 1, so the loss is below -ELBO = D + R by about R / 2.
+    assert train["distortion"][0] < train["loss"][0] < train["neg_elbo"][0]
+    assert train["loss"][0] == pytest.approx(train["distortion"][0] + 0.5 * train["rate"][0], rel=0.05)
+    # Epoch 2: beta_t = 1 throughout, so the loss is -ELBO.
+    assert train["loss"][1] == pytest.approx(train["neg_elbo"][1], rel=1e-5)
+
+
+def test_free_bits_charge_at_least_the_floor_for_every_dimension(mnist_train, mnist_test):
+    floor = 3.0
+    model = tiny_vae()
+    history = tiny_fit(model, mnist_train.images[:512], free_bits=floor, test_data=mnist_test.images[:200])
+    for split in (history.train, history.test):
+        charged_rate = split["loss"][0] - split["distortion"][0]
+        assert charged_rate >= model.latent_dim * floor - 1e-3
+        assert charged_rate >= split["rate"][0] - 1e-3  # the floor only ever adds
+
+
+def test_dequantized_training_sees_noisy_grey_values(mnist_train, monkeypatch):
+    import vae_course.training as training
+
+    seen = []
+    objective = training._objective
+
+    def spy(model, x, *args):
+        seen.append(x.detach().clone())
+        return objective(model, x, *args)
+
+    monkeypatch.setattr(training, "_objective", spy)
+    data = mnist_train.images[:256]
+    tiny_fit(VAE(latent_dim=2, hidden_dims=(32,), likelihood="continuous_bernoulli"), data, dequantized=True, batch_size=256)
+    x = seen[0]
+    on_the_grid = torch.isclose(x * 255, torch.round(x * 255), atol=1e-4)
+    assert on_the_grid.float().mean() < 0.01  # almost no value is an exact k / 255 any more
+    assert 0 <= x.min() and x.max() < 1
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"kl_warmup_epochs": -1}, "kl_warmup_epochs must be a number >= 0"),
+        ({"free_bits": math.inf}, "free_bits must be a number >= 0"),
+        ({"free_bits": 1.0, "loss": "kl_only"}, "change the 'elbo' loss"),
+        ({"binarized": True, "dequantized": True}, "not both"),
+    ],
+)
+def test_invalid_remedy_arguments_raise(synthetic_images, kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit(tiny_vae(), synthetic_images, epochs=1, device="cpu", progress=False, **kwargs)
+
+
+def test_a_checkpoint_written_before_the_remedies_existed_still_resumes(mnist_train, tmp_path):
+    from vae_course import checkpoint
+
+    data = mnist_train.images[:256]
+    path = tmp_path / "old.pt"
+    tiny_fit(tiny_vae(), data, epochs=1, checkpoint=path)
+    state = checkpoint.read(path)
+    settings = state["metadata"]["fit_settings"]
+    for key in ("kl_warmup_epochs", "free_bits", "dequantized"):
+        del settings[key]  # as an older fit wrote it
+    model = tiny_vae()
+    model.load_state_dict(state["state_dict"])
+    checkpoint.save(model, path, overwrite=True, **state["metadata"])
+    assert tiny_fit(tiny_vae(), data, epochs=2, checkpoint=path).epochs == 2

@@ -85,16 +85,19 @@ def batches(
     shuffle: bool = True,
     generator: torch.Generator | None = None,
     binarized: bool = False,
+    dequantized: bool = False,
 ) -> Iterator[torch.Tensor]:
     r"""Yield mini-batches of ``images`` (N, ...) by index, in a new shuffled order each call.
 
     ``images`` should already be on the training device; batches come from one gather
     (``index_select``) each, with no per-sample Python work. ``generator`` (a CPU ``torch.Generator``)
     makes the order reproducible; ``binarized=True`` resamples :math:`x \sim \mathrm{Bernoulli}(x)` for
-    each batch.
+    each batch, ``dequantized=True`` adds fresh uniform noise to each batch (``dequantize``).
     The last batch is smaller when ``batch_size`` does not divide N.
     """
     positive_int("batch_size", batch_size)
+    if binarized and dequantized:
+        raise ValueError("choose binarized (binary pixels) or dequantized (grey values with noise), not both")
     n = images.shape[0]
     if n == 0:
         raise ValueError("cannot make batches from an empty dataset")
@@ -104,7 +107,7 @@ def batches(
         order = torch.arange(n, device=images.device)
     for start in range(0, n, batch_size):
         batch = images.index_select(0, order[start : start + batch_size])
-        yield binarize(batch) if binarized else batch
+        yield binarize(batch) if binarized else dequantize(batch) if dequantized else batch
 
 
 def binarize(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -115,6 +118,23 @@ def binarize(images: torch.Tensor, generator: torch.Generator | None = None) -> 
     literature (e.g. Burda et al. 2015), so numbers trained this way can be compared with theirs.
     """
     return torch.bernoulli(images, generator=generator)
+
+
+def dequantize(images: torch.Tensor, generator: torch.Generator | None = None, levels: int = 256) -> torch.Tensor:
+    r"""Uniform dequantization of 8-bit images stored as :math:`k / (L - 1)`, :math:`k \in \{0, \ldots, L - 1\}`:
+
+    .. math::
+
+        x = \frac{k + u}{L}, \qquad u \sim U[0, 1) \text{ for each pixel}.
+
+    Each discrete value :math:`k` becomes a random point of its own bin :math:`[k/L, (k + 1)/L)`, so a
+    density model of :math:`x` is a probability model of :math:`k` (``objectives.bits_per_dim``), and
+    no density can grow without bound on the exact values :math:`k / 255` (Theis et al. 2016).
+    Introduced in notebook 08 (likelihoods).
+    """
+    k = torch.round(images * (levels - 1))  # [0, 1] => {0, ..., L - 1}
+    u = torch.rand(images.shape, generator=generator, dtype=images.dtype, device=images.device)
+    return (k + u) / levels
 
 
 def default_root() -> Path:

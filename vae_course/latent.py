@@ -9,20 +9,12 @@ traversals, interpolation). Every code function works on codes alone and returns
 from __future__ import annotations
 
 import torch
-from torch.distributions import Distribution, Independent, Normal, kl_divergence
+from torch.distributions import Distribution, Normal, kl_divergence
 
 from ._checks import positive_int
-from .objectives import GenerativeModel
+from .objectives import GenerativeModel, diagonal_normal
 
 ACTIVITY_THRESHOLD = 0.01  # Burda et al. (2015): a unit is active when Var_x(E_q[z_d]) > 0.01
-
-
-def _diagonal_normal(distribution: Distribution) -> Normal:
-    """The per-dimension Normal inside an Independent(Normal) q(z|x) or p(z)."""
-    base = distribution.base_dist if isinstance(distribution, Independent) else distribution
-    if not isinstance(base, Normal):
-        raise TypeError(f"expected a diagonal Gaussian (Independent(Normal)), got {type(distribution).__name__}")
-    return base
 
 
 @torch.no_grad()
@@ -38,8 +30,8 @@ def kl_per_dimension(model: GenerativeModel, x: torch.Tensor) -> torch.Tensor:
     near 0 carries no information about :math:`x`: :math:`q(z_d \mid x) = p(z_d)` for every image, and the
     decoder learns to ignore it ("posterior collapse" of that unit).
     """
-    q = _diagonal_normal(model.encode(x))  # batch shape (B, latent_dim)
-    return kl_divergence(q, _diagonal_normal(model.prior)).mean(dim=0)  # (B, latent_dim) => (latent_dim,)
+    q = diagonal_normal(model.encode(x))  # batch shape (B, latent_dim)
+    return kl_divergence(q, diagonal_normal(model.prior)).mean(dim=0)  # (B, latent_dim) => (latent_dim,)
 
 
 @torch.no_grad()
@@ -93,7 +85,7 @@ def posterior_sweep(posterior: Distribution, scales: torch.Tensor) -> torch.Tens
     (:math:`d` = ``latent_dim``): in 20 dimensions, :math:`c = \pm 1` is already as far as a typical sample
     of :math:`q`.
     """
-    q = _diagonal_normal(posterior)
+    q = diagonal_normal(posterior)
     if q.loc.dim() > 2 or (q.loc.dim() == 2 and q.loc.shape[0] != 1):
         raise ValueError(f"posterior_sweep takes q(z|x) of ONE image, got batch shape {tuple(q.loc.shape[:-1])}")
     mu, sigma = q.loc.reshape(-1), q.scale.reshape(-1)  # (latent_dim,)

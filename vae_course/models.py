@@ -35,7 +35,7 @@ LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian")
 # exp(0.5 * logvar) stays finite and positive in float32 inside this range: sigma in [3e-7, 2.2e4].
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
 # A learned Gaussian scale may not shrink below this: on MNIST's constant black border, an unbounded
-# scale would shrink to 0 and send log p(x|z) to +infinity.
+# per-pixel scale would shrink to 0 and send log p(x|z) to +infinity (notebook 08).
 MIN_GAUSSIAN_SCALE = 1e-2
 
 
@@ -127,22 +127,23 @@ class LatentVariableModel(Model):
     encoder: nn.Module
     decoder: nn.Module
 
-    def __init__(self, latent_dim: int, likelihood: str = "bernoulli", gaussian_scale: float | None = None) -> None:
+    def __init__(self, latent_dim: int, likelihood: str = "bernoulli", gaussian_scale: float | str | None = None) -> None:
         super().__init__()
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"unknown likelihood {likelihood!r}: choose one of {LIKELIHOODS}")
         if gaussian_scale is not None and likelihood != "gaussian":
             raise ValueError("gaussian_scale applies only to likelihood='gaussian'")
-        if gaussian_scale is not None and not gaussian_scale > 0:
-            raise ValueError(f"gaussian_scale must be positive, got {gaussian_scale}")
+        if gaussian_scale not in (None, "per_pixel") and not (isinstance(gaussian_scale, (int, float)) and gaussian_scale > 0):
+            raise ValueError(f"gaussian_scale must be a positive number, 'per_pixel' or None, got {gaussian_scale!r}")
         self.latent_dim = latent_dim
         self.likelihood = likelihood
         self.gaussian_scale = gaussian_scale
         # Buffers, not constants: the prior follows the model to its device and dtype.
         self.register_buffer("prior_loc", torch.zeros(latent_dim))
         self.register_buffer("prior_scale", torch.ones(latent_dim))
-        if likelihood == "gaussian" and gaussian_scale is None:
-            self.log_scale = nn.Parameter(torch.zeros(()))  # one learned sigma for all pixels
+        if likelihood == "gaussian" and gaussian_scale in (None, "per_pixel"):
+            # One learned sigma for all pixels, or one per pixel (1, 28, 28); neither depends on z.
+            self.log_scale = nn.Parameter(torch.zeros(IMAGE_SHAPE if gaussian_scale == "per_pixel" else ()))
 
     @property
     def prior(self) -> Distribution:
@@ -177,7 +178,7 @@ class LatentVariableModel(Model):
         return Independent(pixels, len(IMAGE_SHAPE), validate_args=False)
 
     def _gaussian_scale(self, like: torch.Tensor) -> torch.Tensor:
-        if self.gaussian_scale is not None:
+        if self.gaussian_scale not in (None, "per_pixel"):
             return torch.full_like(like, self.gaussian_scale)
         return (MIN_GAUSSIAN_SCALE + torch.exp(self.log_scale)).expand_as(like)
 
@@ -200,7 +201,8 @@ class VAE(LatentVariableModel):
     r"""The VAE of Kingma & Welling (2014) with MLPs: 784-400-(20 + 20) encoder, 20-400-784 decoder.
 
     ``likelihood``: "bernoulli", "continuous_bernoulli" or "gaussian"; ``gaussian_scale`` fixes :math:`\sigma`
-    of the Gaussian likelihood (learned when None).
+    of the Gaussian likelihood, or learns it: one for all pixels when None, one per pixel when "per_pixel";
+    a learned :math:`\sigma` is ``MIN_GAUSSIAN_SCALE`` + :math:`e^{s}` (notebook 08 says why it needs a floor).
     """
 
     def __init__(
@@ -208,7 +210,7 @@ class VAE(LatentVariableModel):
         latent_dim: int = 20,
         hidden_dims: Sequence[int] = (400,),
         likelihood: str = "bernoulli",
-        gaussian_scale: float | None = None,
+        gaussian_scale: float | str | None = None,
     ) -> None:
         _check_sizes(latent_dim, hidden_dims)
         super().__init__(latent_dim, likelihood, gaussian_scale)
@@ -222,7 +224,7 @@ class VAE(LatentVariableModel):
 class ConvVAE(LatentVariableModel):
     """A small convolutional VAE: two stride-2 convolutions down, two transposed convolutions up."""
 
-    def __init__(self, latent_dim: int = 20, likelihood: str = "bernoulli", gaussian_scale: float | None = None) -> None:
+    def __init__(self, latent_dim: int = 20, likelihood: str = "bernoulli", gaussian_scale: float | str | None = None) -> None:
         _check_sizes(latent_dim, ())
         super().__init__(latent_dim, likelihood, gaussian_scale)
         self.encoder = nn.Sequential(

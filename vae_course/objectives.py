@@ -23,7 +23,7 @@ from typing import NamedTuple, Protocol
 
 import torch
 import torch.nn.functional as F
-from torch.distributions import Distribution, kl_divergence
+from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
 from ._checks import positive_int
 
@@ -94,14 +94,62 @@ def kl_to_prior(posterior: Distribution, prior: Distribution, z: torch.Tensor | 
         return posterior.log_prob(z) - prior.log_prob(z)
 
 
-def elbo_terms(model: GenerativeModel, x: torch.Tensor) -> ELBOTerms:
+def diagonal_normal(distribution: Distribution) -> Normal:
+    """The per-dimension Normal inside an Independent(Normal) q(z|x) or p(z)."""
+    base = distribution.base_dist if isinstance(distribution, Independent) else distribution
+    if not isinstance(base, Normal):
+        raise TypeError(f"expected a diagonal Gaussian (Independent(Normal)), got {type(distribution).__name__}")
+    return base
+
+
+def free_bits_rate(posterior: Distribution, prior: Distribution, floor: float) -> torch.Tensor:
+    r"""The rate with a floor of ``floor`` nats on each latent dimension (free bits, Kingma et al. 2016),
+    per example (B,), for diagonal Gaussians :math:`q(z \mid x)` and :math:`p(z)`:
+
+    .. math::
+
+        \frac{1}{B} \sum_b \tilde R_b = \sum_d \max\left(\lambda, \frac{1}{B} \sum_b \mathrm{KL}_{bd}\right),
+        \qquad \mathrm{KL}_{bd} = \mathrm{KL}(q(z_d \mid x_b) \,\|\, p(z_d)).
+
+    A dimension whose KL, averaged over the mini-batch, is below :math:`\lambda` costs the constant
+    :math:`\lambda` and gets no gradient pushing it further towards the prior: the first :math:`\lambda`
+    nats of each dimension are free. Its batch mean is the free-bits rate; above the floor it is the rate.
+    Introduced in notebook 09 (rate-distortion and posterior collapse).
+    """
+    kl = kl_divergence(diagonal_normal(posterior), diagonal_normal(prior))  # (B, latent_dim)
+    below_floor = kl.mean(dim=0) < floor  # (latent_dim,), decided on the device: no host synchronisation
+    return torch.where(below_floor, torch.full_like(kl, floor), kl).sum(dim=-1)
+
+
+def bits_per_dim(log_density: torch.Tensor, num_dims: int = 784, levels: int = 256) -> torch.Tensor:
+    r"""Bits per dimension of 8-bit data from the log-density :math:`\log p(x)` (nats) of its dequantized
+    version :math:`x = (k + u) / \text{levels}`, :math:`u \sim U[0, 1)^D`, per example:
+
+    .. math::
+
+        \log P(k) = \log \int_{[0,1)^D} p\!\left(\tfrac{k + u}{L}\right) L^{-D} \, du
+        \ \ge\ \mathbb{E}_u\!\left[\log p\!\left(\tfrac{k + u}{L}\right)\right] - D \log L,
+        \qquad \text{bits/dim} = \frac{-\log P(k)}{D \log 2} \le \frac{D \log L - \log p(x)}{D \log 2}
+
+    (Jensen's inequality; Theis et al. 2016). The mean of the result over images and draws of :math:`u`
+    is an upper bound on the bits per dimension of the discrete data, the number the literature reports.
+    Introduced in notebook 08 (likelihoods).
+    """
+    positive_int("num_dims", num_dims)
+    positive_int("levels", levels, minimum=2)
+    return (num_dims * math.log(levels) - log_density) / (num_dims * math.log(2))
+
+
+def elbo_terms(model: GenerativeModel, x: torch.Tensor, posterior: Distribution | None = None) -> ELBOTerms:
     r"""Reconstruction :math:`\mathbb{E}_q[\log p(x \mid z)]` (one reparameterised sample
     :math:`z = \mu + \sigma \epsilon`) and the KL-to-prior (analytic where the distributions allow it), per example (B,).
 
     The analytic KL has less variance than the Monte Carlo ELBO of ``elbo``: this is the form used
-    for training (Kingma & Welling 2014, eq. 10).
+    for training (Kingma & Welling 2014, eq. 10). ``posterior``: :math:`q(z \mid x)` when the caller has
+    already encoded ``x`` (it is encoded here otherwise).
     """
-    posterior = model.encode(x)
+    if posterior is None:
+        posterior = model.encode(x)
     z = posterior.rsample()  # (B, latent_dim), differentiable in the encoder's parameters
     reconstruction = model.decode(z).log_prob(x)
     return ELBOTerms(reconstruction, kl_to_prior(posterior, model.prior, z))

@@ -24,10 +24,11 @@ from tqdm.auto import tqdm
 
 from . import checkpoint as checkpoints
 from ._checks import check_images, finite_number, positive_int, values_already_checked
-from .data import ImageData, batches, binarize
-from .objectives import elbo_terms, reconstruction_loss
+from .data import ImageData, batches, binarize, dequantize
+from .objectives import elbo_terms, free_bits_rate, reconstruction_loss
 
 LOSSES = ("auto", "elbo", "kl_only", "reconstruction")
+_SETTINGS_ADDED_LATER = {"kl_warmup_epochs": 0.0, "free_bits": 0.0, "dequantized": False}
 EVAL_BATCH_SIZE = 1000
 
 
@@ -97,7 +98,10 @@ def fit(
     seed: int = 0,
     beta: float = 1.0,
     loss: str = "auto",
+    kl_warmup_epochs: float = 0.0,
+    free_bits: float = 0.0,
     binarized: bool = False,
+    dequantized: bool = False,
     progress: bool = True,
     checkpoint: str | Path | None = None,
     on_epoch_end: Callable[[History], None] | None = None,
@@ -114,8 +118,22 @@ def fit(
     - ``"reconstruction"``: the autoencoder's summed binary cross-entropy.
     - ``"auto"``: "reconstruction" for a model without a prior (the ``Autoencoder``), else "elbo".
 
+    Two remedies for posterior collapse change the "elbo" loss (notebook 09):
+
+    - ``kl_warmup_epochs=W`` (KL warm-up, Bowman et al. 2016; Sønderby et al. 2016): the weight of the
+      rate rises linearly from 0 to ``beta`` over the first :math:`W` epochs, step by step,
+      :math:`\beta_t = \beta \min(1, t / (W S))` at step :math:`t` with :math:`S` steps per epoch, then stays
+      at ``beta``.
+    - ``free_bits=λ`` (Kingma et al. 2016): the rate term is ``objectives.free_bits_rate``, each latent
+      dimension's KL (averaged over the mini-batch) floored at :math:`\lambda` nats.
+
+    The recorded "neg_elbo", "rate" and "distortion" are always the true ones; "loss" is what was
+    minimised (for the test split: with the weight reached at the end of the epoch).
+
     ``binarized=True`` trains on dynamically binarized images (resampled each batch) and evaluates on
-    one fixed binarization of ``test_data``.
+    one fixed binarization of ``test_data``. ``dequantized=True`` trains on images dequantized afresh
+    each batch (``data.dequantize``: 8-bit values plus uniform noise, for continuous likelihoods) and
+    evaluates on one fixed dequantization of ``test_data``.
 
     Randomness: ``fit`` seeds torch's global generator with ``seed`` (the reparameterised samples and
     the binarization draw from it) and shuffles with a generator of its own. Test metrics are computed
@@ -130,6 +148,12 @@ def fit(
     on a CPU gives identical numbers, resumed or not.
     """
     kind = _check_arguments(model, epochs, batch_size, lr, beta, loss)
+    finite_number("kl_warmup_epochs", kl_warmup_epochs)
+    finite_number("free_bits", free_bits)
+    if (kl_warmup_epochs or free_bits) and kind != "elbo":
+        raise ValueError(f"kl_warmup_epochs and free_bits change the 'elbo' loss; this run's loss is {kind!r}")
+    if binarized and dequantized:
+        raise ValueError("choose binarized (binary pixels) or dequantized (grey values with noise), not both")
     device = torch.device(device) if device is not None else get_device()
     train_images = _images(train_data, "train_data").to(device)
     test_images = _images(test_data, "test_data").to(device) if test_data is not None else None
@@ -144,7 +168,8 @@ def fit(
     shuffle = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     history = History()
-    settings = {"batch_size": batch_size, "lr": lr, "beta": beta, "loss": kind, "seed": seed, "binarized": binarized}
+    settings = {"batch_size": batch_size, "lr": lr, "beta": beta, "loss": kind, "seed": seed, "binarized": binarized,
+                "kl_warmup_epochs": kl_warmup_epochs, "free_bits": free_bits, "dequantized": dequantized}
     if checkpoint is not None:  # the data's fingerprints, only where a checkpoint will hold them (~0.2 s for 60,000 images)
         settings["train_images"] = _fingerprint(train_images)
         settings["test_images"] = None if test_images is None else _fingerprint(test_images)
@@ -153,17 +178,22 @@ def fit(
     if binarized and test_images is not None:
         # Drawn on the CPU: the same seed gives the same binary test images on every device.
         test_images = binarize(test_images.cpu(), torch.Generator().manual_seed(seed)).to(device)
+    if dequantized and test_images is not None:
+        test_images = dequantize(test_images.cpu(), torch.Generator().manual_seed(seed)).to(device)
 
     steps_per_epoch = math.ceil(len(train_images) / batch_size)
+    warmup_steps = kl_warmup_epochs * steps_per_epoch
     bar = tqdm(total=epochs * steps_per_epoch, initial=history.epochs * steps_per_epoch,
                desc="training", unit="batch", disable=not progress)
-    for _ in range(history.epochs, epochs):
+    for epoch in range(history.epochs, epochs):
         model.train()
         start = time.perf_counter()
         totals = None
         with values_already_checked():  # no host synchronisation inside the epoch
-            for x in batches(train_images, batch_size, generator=shuffle, binarized=binarized):
-                per_example, metrics = _objective(model, x, kind, beta)
+            for step, x in enumerate(batches(train_images, batch_size, generator=shuffle, binarized=binarized,
+                                             dequantized=dequantized)):
+                weight = _kl_weight(beta, epoch * steps_per_epoch + step, warmup_steps)
+                per_example, metrics = _objective(model, x, kind, weight, free_bits)
                 optimizer.zero_grad(set_to_none=True)
                 per_example.mean().backward()
                 optimizer.step()
@@ -178,7 +208,8 @@ def fit(
         if test_images is not None:
             with torch.random.fork_rng(devices=_cuda_devices(device)), values_already_checked():
                 torch.manual_seed(seed)  # the same noise every epoch, and the training stream untouched
-                _record(history.test, evaluate(model, test_images, kind, beta))
+                weight = _kl_weight(beta, (epoch + 1) * steps_per_epoch, warmup_steps)
+                _record(history.test, evaluate(model, test_images, kind, weight, free_bits))
         bar.set_postfix_str(f"train loss {history.train['loss'][-1]:.1f}")
         if checkpoint is not None:
             _save(Path(checkpoint), model, optimizer, shuffle, settings, history, device)
@@ -203,26 +234,36 @@ def _adam(model: nn.Module, lr: float, device: torch.device) -> torch.optim.Adam
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, images: torch.Tensor, loss: str = "auto", beta: float = 1.0) -> dict[str, float]:
+def evaluate(model: nn.Module, images: torch.Tensor, loss: str = "auto", beta: float = 1.0,
+             free_bits: float = 0.0) -> dict[str, float]:
     """Average per-example metrics of ``fit``'s loss over ``images``, in chunks that bound memory:
-    {"loss", "neg_elbo", "rate", "distortion"} for a VAE, {"loss", "distortion"} for the autoencoder."""
+    {"loss", "neg_elbo", "rate", "distortion"} for a VAE, {"loss", "distortion"} for the autoencoder.
+    With ``free_bits``, each chunk of ``EVAL_BATCH_SIZE`` images plays the mini-batch's part."""
     loss = _resolve_loss(model, loss)
     model.eval()
     totals: dict[str, torch.Tensor] = {}
     for x in batches(images, EVAL_BATCH_SIZE, shuffle=False):
-        _, metrics = _objective(model, x, loss, beta)
+        _, metrics = _objective(model, x, loss, beta, free_bits)
         for name, values in metrics.items():
             totals[name] = totals.get(name, 0) + values.sum()
     return {name: total.item() / len(images) for name, total in totals.items()}
 
 
-def _objective(model: nn.Module, x: torch.Tensor, kind: str, beta: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def _kl_weight(beta: float, step: int, warmup_steps: float) -> float:
+    """The weight of the rate at training step ``step``: beta * min(1, step / warmup_steps)."""
+    return beta if step >= warmup_steps else beta * step / warmup_steps
+
+
+def _objective(model: nn.Module, x: torch.Tensor, kind: str, beta: float,
+               free_bits: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """(per-example loss (B,), {metric name: per-example values (B,)})."""
     if kind == "reconstruction":
         bce = reconstruction_loss(model, x)
         return bce, {"loss": bce, "distortion": bce}
-    terms = elbo_terms(model, x)
-    per_example = terms.rate if kind == "kl_only" else terms.distortion + beta * terms.rate
+    posterior = model.encode(x)
+    terms = elbo_terms(model, x, posterior)
+    penalised_rate = free_bits_rate(posterior, model.prior, free_bits) if free_bits else terms.rate
+    per_example = terms.rate if kind == "kl_only" else terms.distortion + beta * penalised_rate
     return per_example, {"loss": per_example, "neg_elbo": terms.distortion + terms.rate,
                          "rate": terms.rate, "distortion": terms.distortion}
 
@@ -311,6 +352,7 @@ def _resume(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, shuf
     saved = state["metadata"].get("fit_settings")
     if saved is None:
         raise ValueError(f"checkpoint {path} was not written by fit, so it cannot be resumed: pass a new checkpoint path")
+    saved = {**_SETTINGS_ADDED_LATER, **saved}  # a checkpoint written before a setting existed used its default
     changed = [_describe_change(key, saved.get(key), value) for key, value in settings.items() if saved.get(key) != value]
     if changed:
         raise ValueError(f"checkpoint {path} was trained with other settings ({'; '.join(changed)}): "
