@@ -169,3 +169,19 @@ def test_bad_arguments_are_refused(name):
         ESTIMATORS[name](square, torch.tensor([1]), torch.tensor([0]), 4)
     with pytest.raises(ValueError, match="share dtype"):
         ESTIMATORS[name](square, mu.float(), log_sigma, 4)
+
+
+def test_gradient_snr_matches_the_closed_form_for_a_linear_objective():
+    """objective = sum_i theta_i * (1 + eps_i), eps ~ N(0, 1): the gradient is 1 + eps_i, whose mean is 1 and
+    standard deviation 1, so SNR = 1 for every entry; an entry with a noise-free gradient of 3 has SNR = inf."""
+    from vae_course.gradients import gradient_snr
+
+    torch.manual_seed(0)
+    theta = torch.zeros(50, requires_grad=True)
+    exact = torch.zeros(1, requires_grad=True)
+    snr = gradient_snr(lambda: (theta * (1 + torch.randn(50))).sum() + 3 * exact.sum(), [theta, exact], 4000)
+    assert snr.shape == (51,)
+    assert torch.allclose(snr[:50], torch.ones(50), atol=0.1)  # 4,000 repeats: error of the SNR ~ 0.02
+    assert torch.isinf(snr[50])
+    with pytest.raises(ValueError, match="num_repeats must be an integer >= 2"):
+        gradient_snr(lambda: theta.sum(), [theta], 1)

@@ -332,3 +332,22 @@ def test_bits_per_dim_of_the_uniform_density_is_eight():
     from vae_course.objectives import bits_per_dim
 
     assert float(bits_per_dim(torch.zeros(1))) == pytest.approx(8.0)  # log p(x) = 0 on [0, 1]^784
+
+
+def test_iwae_terms_against_the_linear_gaussian_closed_forms(linear_gaussian):
+    """The bound approaches the exact evidence as K grows; its reconstruction term is the closed-form
+    E_q[log p(x|z)] of the toy, within the Monte Carlo error."""
+    from vae_course.objectives import iwae_terms
+    from vae_course.toy.linear_gaussian import analytic_elbo, expected_log_likelihood
+
+    model, x = linear_gaussian
+    q = shifted(model, x)
+    torch.manual_seed(0)
+    bound, terms = iwae_terms(q, x, 20000)
+    assert torch.allclose(terms.reconstruction, expected_log_likelihood(model, q.as_multivariate(), x), atol=0.1)
+    assert torch.allclose(terms.kl, kl_divergence(q.encode(x), model.prior))
+    evidence = model.evidence().log_prob(x)
+    exact_elbo = analytic_elbo(model, q.as_multivariate(), x)
+    # ELBO < L_K <= log p(x), and K = 20,000 samples close most of the gap.
+    assert torch.all(exact_elbo < bound) and torch.all(bound <= evidence + 1e-6)
+    assert torch.all(evidence - bound < 0.25 * (evidence - exact_elbo))

@@ -352,3 +352,14 @@ def test_a_checkpoint_written_before_the_remedies_existed_still_resumes(mnist_tr
     model.load_state_dict(state["state_dict"])
     checkpoint.save(model, path, overwrite=True, **state["metadata"])
     assert tiny_fit(tiny_vae(), data, epochs=2, checkpoint=path).epochs == 2
+
+
+def test_iwae_loss_trains_and_is_tighter_than_the_elbo(mnist_train, mnist_test):
+    history = tiny_fit(tiny_vae(), mnist_train.images[:512], loss="iwae", num_samples=5,
+                       test_data=mnist_test.images[:200])
+    for split in (history.train, history.test):
+        assert set(split) == VAE_KEYS
+        assert split["loss"][0] < split["neg_elbo"][0]  # -L_5 < -ELBO: the bound is tighter
+        assert split["neg_elbo"][0] == pytest.approx(split["rate"][0] + split["distortion"][0], rel=1e-5)
+    with pytest.raises(ValueError, match="num_samples is the K of loss='iwae'"):
+        tiny_fit(tiny_vae(), mnist_train.images[:64], num_samples=5)

@@ -100,3 +100,17 @@ def check_code(model: torch.nn.Module, z: torch.Tensor) -> None:
             f"codes of shape {tuple(z.shape)} do not fit this {type(model).__name__}: its latent_dim is "
             f"{model.latent_dim}, so z needs shape (..., {model.latent_dim})"
         )
+
+
+def check_labels(y: torch.Tensor, num_classes: int, *, like: torch.Tensor) -> torch.Tensor:
+    """``y`` as an int64 tensor on ``like``'s device, or a ``ValueError`` unless it holds integers 0 to
+    ``num_classes`` - 1 (an int, or an integer tensor). The value check, one host synchronisation, is
+    skipped inside ``values_already_checked()``."""
+    y = torch.as_tensor(y, device=like.device)
+    if y.is_floating_point() or y.dtype == torch.bool or y.is_complex():
+        raise ValueError(f"labels must be integers 0 to {num_classes - 1}, got dtype {y.dtype}: use y.long()")
+    if not _values_already_checked and y.numel():
+        low, high = torch.stack(torch.aminmax(y)).tolist()
+        if low < 0 or high >= num_classes:
+            raise ValueError(f"labels must be integers 0 to {num_classes - 1}, got values from {low} to {high}")
+    return y.long()

@@ -86,13 +86,15 @@ def batches(
     generator: torch.Generator | None = None,
     binarized: bool = False,
     dequantized: bool = False,
-) -> Iterator[torch.Tensor]:
+    labels: torch.Tensor | None = None,
+) -> Iterator[torch.Tensor] | Iterator[tuple[torch.Tensor, torch.Tensor]]:
     r"""Yield mini-batches of ``images`` (N, ...) by index, in a new shuffled order each call.
 
     ``images`` should already be on the training device; batches come from one gather
     (``index_select``) each, with no per-sample Python work. ``generator`` (a CPU ``torch.Generator``)
     makes the order reproducible; ``binarized=True`` resamples :math:`x \sim \mathrm{Bernoulli}(x)` for
-    each batch, ``dequantized=True`` adds fresh uniform noise to each batch (``dequantize``).
+    each batch, ``dequantized=True`` adds fresh uniform noise to each batch (``dequantize``). With
+    ``labels`` (N,), each batch is a pair (images, their labels), for the conditional VAE.
     The last batch is smaller when ``batch_size`` does not divide N.
     """
     positive_int("batch_size", batch_size)
@@ -106,8 +108,10 @@ def batches(
     else:
         order = torch.arange(n, device=images.device)
     for start in range(0, n, batch_size):
-        batch = images.index_select(0, order[start : start + batch_size])
-        yield binarize(batch) if binarized else dequantize(batch) if dequantized else batch
+        chosen = order[start : start + batch_size]
+        batch = images.index_select(0, chosen)
+        batch = binarize(batch) if binarized else dequantize(batch) if dequantized else batch
+        yield batch if labels is None else (batch, labels.index_select(0, chosen))
 
 
 def binarize(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -23,7 +23,7 @@ cheaply.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import torch
@@ -174,3 +174,29 @@ def _evaluate(f: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor) -> tor
             f"f must act entry by entry, returning a tensor of the shape of z {tuple(z.shape)}; got {shape}"
         )
     return value
+
+
+def gradient_snr(objective: Callable[[], torch.Tensor], parameters: Sequence[torch.Tensor],
+                 num_repeats: int) -> torch.Tensor:
+    r"""The signal-to-noise ratio of a stochastic gradient, entry by entry, over ``num_repeats`` independent
+    evaluations of ``objective()`` (a scalar with fresh random samples each call):
+
+    .. math::
+
+        \mathrm{SNR}_i = \frac{|\hat{\mathbb{E}}[g_i]|}{\hat\sigma[g_i]}, \qquad g = \nabla_\theta\, \text{objective},
+
+    the measure Rainforth et al. (2018) use to show that a tighter IWAE bound can give the encoder a
+    *worse* gradient. Mean and standard deviation are over the repeats; the result has one entry per
+    entry of ``parameters``, flattened, shape (P,). An entry whose gradient is always exactly 0 gives
+    NaN (0 / 0): it carries no signal to measure. Introduced in notebook 11 (tighter bounds); the
+    variance of a gradient estimator is notebook 05's measurement.
+    """
+    positive_int("num_repeats", num_repeats, minimum=2)
+    parameters = list(parameters)
+    draws = []
+    for _ in range(num_repeats):
+        with torch.enable_grad():
+            grads = torch.autograd.grad(objective(), parameters, allow_unused=True)
+        draws.append(torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for p, g in zip(parameters, grads)]))
+    stacked = torch.stack(draws)  # (num_repeats, P)
+    return stacked.mean(dim=0).abs() / stacked.std(dim=0)

@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 from torch.distributions import Bernoulli, ContinuousBernoulli, Distribution, Independent, Normal
 
-from ._checks import IMAGE_SHAPE, NUM_PIXELS, check_code, check_images, positive_int
+from ._checks import IMAGE_SHAPE, NUM_PIXELS, check_code, check_images, check_labels, positive_int
+from .objectives import log_likelihood
 
 LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian")
 
@@ -154,7 +156,10 @@ class LatentVariableModel(Model):
         r""":math:`q(z \mid x) = \mathcal{N}(\mu(x), \mathrm{diag}(\sigma(x)^2))`, batch shape (B,), event shape
         (latent_dim,)."""
         check_images(x, unit_interval=self.likelihood != "gaussian", like=self.prior_loc)
-        mu, logvar = self.encoder(x).chunk(2, dim=-1)  # (B, 2 * latent_dim) => 2 x (B, latent_dim)
+        return self._posterior(self.encoder(x))
+
+    def _posterior(self, out: torch.Tensor) -> Distribution:
+        mu, logvar = out.chunk(2, dim=-1)  # (B, 2 * latent_dim) => 2 x (B, latent_dim)
         logvar = logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)  # no overflow in exp, no sigma of exactly 0
         return Independent(Normal(mu, torch.exp(0.5 * logvar), validate_args=False), 1, validate_args=False)
 
@@ -166,8 +171,12 @@ class LatentVariableModel(Model):
         ``Normal(sigmoid(output), sigma)``. In every case ``decode(z).mean`` is an image in [0, 1].
         """
         check_code(self, z)
-        leading = z.shape[:-1]
-        out = self.decoder(z.reshape(-1, self.latent_dim))  # (N, latent_dim) => (N, 1, 28, 28)
+        return self._likelihood(z)
+
+    def _likelihood(self, decoder_input: torch.Tensor) -> Distribution:
+        """p(x|z) from the decoder's output for inputs (..., n): batch shape (...)."""
+        leading = decoder_input.shape[:-1]
+        out = self.decoder(decoder_input.reshape(-1, decoder_input.shape[-1]))  # (N, n) => (N, 1, 28, 28)
         out = out.reshape(*leading, *IMAGE_SHAPE)
         if self.likelihood == "bernoulli":
             pixels: Distribution = Bernoulli(logits=out, validate_args=False)
@@ -245,7 +254,108 @@ class ConvVAE(LatentVariableModel):
         )
 
 
-MODELS: dict[str, type[nn.Module]] = {cls.__name__: cls for cls in (Autoencoder, VAE, ConvVAE)}
+class CVAE(LatentVariableModel):
+    r"""The conditional VAE (Sohn et al. 2015; Kingma et al. 2014's M2 with every label known): MLPs that
+    also read the label :math:`y` as a one-hot vector (notebook 10).
+
+    .. math::
+
+        q(z \mid x, y) = \mathcal{N}(\mu(x, y), \mathrm{diag}\,\sigma(x, y)^2), \quad
+        p(x \mid z, y), \quad p(z) = \mathcal{N}(0, I), \qquad
+        \log p(x \mid y) \ge \mathbb{E}_q[\log p(x \mid z, y)] - \mathrm{KL}(q(z \mid x, y) \,\|\, p(z)).
+
+    ``encode(x, y)`` and ``decode(z, y)`` take the labels (B,) as integers, or one int for all images.
+    ``given(y)`` fixes the labels and returns a model with the plain protocol (``encode(x)``,
+    ``decode(z)``, ``prior``), so every objective of ``vae_course.objectives`` applies to it unchanged:
+    ``log_likelihood(cvae.given(y), x)`` estimates :math:`\log p(x \mid y)`. ``fit`` trains it from an
+    ``ImageData``, whose labels it passes along.
+    """
+
+    def __init__(self, latent_dim: int = 20, hidden_dims: Sequence[int] = (400,), num_classes: int = 10,
+                 likelihood: str = "bernoulli") -> None:
+        _check_sizes(latent_dim, hidden_dims)
+        positive_int("num_classes", num_classes, minimum=2)
+        super().__init__(latent_dim, likelihood)
+        self.num_classes = num_classes
+        self.encoder = mlp([NUM_PIXELS + num_classes, *hidden_dims, 2 * latent_dim])
+        self.decoder = nn.Sequential(
+            mlp([latent_dim + num_classes, *reversed(hidden_dims), NUM_PIXELS]),
+            nn.Unflatten(-1, IMAGE_SHAPE),  # (N, 784) => (N, 1, 28, 28)
+        )
+
+    def one_hot(self, y: torch.Tensor | int, batch_shape: torch.Size) -> torch.Tensor:
+        """The labels as one-hot rows broadcast to ``batch_shape``: shape (*batch_shape, num_classes)."""
+        y = check_labels(y, self.num_classes, like=self.prior_loc)
+        return nn.functional.one_hot(y, self.num_classes).to(self.prior_loc.dtype).expand(*batch_shape, -1)
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | int) -> Distribution:
+        r""":math:`q(z \mid x, y)`, batch shape (B,), event shape (latent_dim,)."""
+        check_images(x, unit_interval=self.likelihood != "gaussian", like=self.prior_loc)
+        x_and_y = torch.cat([x.flatten(start_dim=1), self.one_hot(y, x.shape[:1])], dim=-1)  # (B, 784 + C)
+        return self._posterior(self.encoder(x_and_y))
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | int) -> Distribution:
+        r""":math:`p(x \mid z, y)`, event shape (1, 28, 28); ``z`` (..., latent_dim) and ``y`` broadcast to (...)."""
+        check_code(self, z)
+        z_and_y = torch.cat([z, self.one_hot(y, z.shape[:-1])], dim=-1)  # (..., latent_dim + C)
+        return self._likelihood(z_and_y)
+
+    def given(self, y: torch.Tensor | int) -> Conditioned:
+        """This model with the labels fixed to ``y``: ``encode(x)``, ``decode(z)``, ``prior``, ``latent_dim``."""
+        return Conditioned(self, y)
+
+    @torch.no_grad()
+    def label_log_posterior(self, x: torch.Tensor, num_samples: int = 100,
+                            log_prior: torch.Tensor | None = None) -> torch.Tensor:
+        r"""The CVAE as a classifier, by Bayes' rule (notebook 02): :math:`\log p(y \mid x)` for every label,
+        shape (B, num_classes),
+
+        .. math::
+
+            \log p(y \mid x) = \log p(x \mid y) + \log p(y) - \log \sum_{y'} p(x \mid y')\, p(y'),
+
+        with each :math:`\log p(x \mid y)` importance-sampled (``objectives.log_likelihood``, ``num_samples``
+        samples). ``log_prior``: :math:`\log p(y)`, shape (num_classes,); uniform when None.
+        """
+        if log_prior is None:
+            log_prior = torch.full((self.num_classes,), -math.log(self.num_classes), device=x.device, dtype=x.dtype)
+        joint = torch.stack([log_likelihood(self.given(label), x, num_samples) for label in range(self.num_classes)],
+                            dim=-1) + log_prior  # (B, num_classes)
+        return joint - torch.logsumexp(joint, dim=-1, keepdim=True)
+
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | int) -> torch.Tensor:
+        r"""The mean image of :math:`p(x \mid z, y)` at the mean of :math:`q(z \mid x, y)`."""
+        return self.decode(self.encode(x, y).mean, y).mean
+
+    def sample(self, num_images: int, y: torch.Tensor | int) -> torch.Tensor:
+        r"""Mean images of :math:`p(x \mid z, y)` for :math:`z \sim p(z)`: (num_images, 1, 28, 28)."""
+        return self.decode(self.prior.sample((num_images,)), y).mean
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | int) -> tuple[Distribution, Distribution]:
+        posterior = self.encode(x, y)
+        return posterior, self.decode(posterior.rsample(), y)
+
+
+class Conditioned(nn.Module):
+    """A ``CVAE`` with its labels fixed (``CVAE.given``): the plain model protocol of the objectives."""
+
+    def __init__(self, model: CVAE, y: torch.Tensor | int) -> None:
+        super().__init__()
+        self.model, self.y = model, y
+        self.latent_dim = model.latent_dim
+
+    @property
+    def prior(self) -> Distribution:
+        return self.model.prior
+
+    def encode(self, x: torch.Tensor) -> Distribution:
+        return self.model.encode(x, self.y)
+
+    def decode(self, z: torch.Tensor) -> Distribution:
+        return self.model.decode(z, self.y)
+
+
+MODELS: dict[str, type[nn.Module]] = {cls.__name__: cls for cls in (Autoencoder, VAE, ConvVAE, CVAE)}
 
 
 def _check_sizes(latent_dim: int, hidden_dims: Sequence[int]) -> None:

@@ -157,8 +157,15 @@ def elbo_terms(model: GenerativeModel, x: torch.Tensor, posterior: Distribution 
 
 def _log_weights(model: GenerativeModel, posterior: Distribution, x: torch.Tensor, num_samples: int) -> torch.Tensor:
     """log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x) for z_k ~ q(z|x): shape (K, B)."""
+    return _log_weights_and_reconstructions(model, posterior, x, num_samples)[0]
+
+
+def _log_weights_and_reconstructions(model: GenerativeModel, posterior: Distribution, x: torch.Tensor,
+                                     num_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log w_k, log p(x|z_k)) for z_k ~ q(z|x), each of shape (K, B)."""
     z = posterior.rsample((num_samples,))  # (K, B, latent_dim)
-    return model.decode(z).log_prob(x) + model.prior.log_prob(z) - posterior.log_prob(z)
+    reconstructions = model.decode(z).log_prob(x)
+    return reconstructions + model.prior.log_prob(z) - posterior.log_prob(z), reconstructions
 
 
 def elbo(model: GenerativeModel, x: torch.Tensor, num_samples: int = 1) -> torch.Tensor:
@@ -189,6 +196,19 @@ def iwae_bound(model: GenerativeModel, x: torch.Tensor, num_samples: int) -> tor
     positive_int("num_samples", num_samples)
     log_w = _log_weights(model, model.encode(x), x, num_samples)
     return torch.logsumexp(log_w, dim=0) - math.log(num_samples)
+
+
+def iwae_terms(model: GenerativeModel, x: torch.Tensor, num_samples: int) -> tuple[torch.Tensor, ELBOTerms]:
+    r"""The importance-weighted bound :math:`\mathcal{L}_K` (as ``iwae_bound``) and, from the same
+    :math:`K` samples, the ELBO's terms: the reconstruction :math:`\frac{1}{K} \sum_k \log p(x \mid z_k)` and
+    the analytic KL. All per example (B,). What ``fit(loss="iwae")`` trains with and records
+    (notebook 11).
+    """
+    positive_int("num_samples", num_samples)
+    posterior = model.encode(x)
+    log_w, reconstructions = _log_weights_and_reconstructions(model, posterior, x, num_samples)
+    bound = torch.logsumexp(log_w, dim=0) - math.log(num_samples)
+    return bound, ELBOTerms(reconstructions.mean(dim=0), kl_to_prior(posterior, model.prior))
 
 
 @torch.no_grad()

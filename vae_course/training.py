@@ -23,12 +23,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import checkpoint as checkpoints
-from ._checks import check_images, finite_number, positive_int, values_already_checked
+from ._checks import check_images, check_labels, finite_number, positive_int, values_already_checked
 from .data import ImageData, batches, binarize, dequantize
-from .objectives import elbo_terms, free_bits_rate, reconstruction_loss
+from .objectives import elbo_terms, free_bits_rate, iwae_terms, reconstruction_loss
 
-LOSSES = ("auto", "elbo", "kl_only", "reconstruction")
-_SETTINGS_ADDED_LATER = {"kl_warmup_epochs": 0.0, "free_bits": 0.0, "dequantized": False}
+LOSSES = ("auto", "elbo", "iwae", "kl_only", "reconstruction")
+_SETTINGS_ADDED_LATER = {"kl_warmup_epochs": 0.0, "free_bits": 0.0, "dequantized": False, "num_samples": 1}
 EVAL_BATCH_SIZE = 1000
 
 
@@ -98,6 +98,7 @@ def fit(
     seed: int = 0,
     beta: float = 1.0,
     loss: str = "auto",
+    num_samples: int = 1,
     kl_warmup_epochs: float = 0.0,
     free_bits: float = 0.0,
     binarized: bool = False,
@@ -114,6 +115,9 @@ def fit(
       :math:`-\mathbb{E}_q[\log p(x \mid z)] + \beta \, \mathrm{KL}(q(z \mid x) \,\|\, p(z))`.
       :math:`\beta = 1` is :math:`-\mathrm{ELBO}`; :math:`\beta > 1` is the beta-VAE (Higgins et al. 2017);
       :math:`\beta = 0` drops the KL term (the "no KL" ablation, a plain autoencoder with noise).
+    - ``"iwae"``: :math:`-\mathcal{L}_K`, the importance-weighted bound of ``objectives.iwae_bound`` with
+      :math:`K` = ``num_samples`` samples per image (Burda et al. 2015); :math:`K = 1` is the ELBO with a
+      Monte Carlo KL. Its "rate" and "distortion" are those of the same samples (notebook 11).
     - ``"kl_only"``: rate alone, the "no reconstruction" ablation.
     - ``"reconstruction"``: the autoencoder's summed binary cross-entropy.
     - ``"auto"``: "reconstruction" for a model without a prior (the ``Autoencoder``), else "elbo".
@@ -148,6 +152,9 @@ def fit(
     on a CPU gives identical numbers, resumed or not.
     """
     kind = _check_arguments(model, epochs, batch_size, lr, beta, loss)
+    positive_int("num_samples", num_samples)
+    if num_samples > 1 and kind != "iwae":
+        raise ValueError(f"num_samples is the K of loss='iwae'; this run's loss is {kind!r}")
     finite_number("kl_warmup_epochs", kl_warmup_epochs)
     finite_number("free_bits", free_bits)
     if (kl_warmup_epochs or free_bits) and kind != "elbo":
@@ -157,6 +164,10 @@ def fit(
     device = torch.device(device) if device is not None else get_device()
     train_images = _images(train_data, "train_data").to(device)
     test_images = _images(test_data, "test_data").to(device) if test_data is not None else None
+    # A conditional model (the CVAE) trains on (image, label) pairs: the labels come with an ImageData.
+    conditional = hasattr(model, "given")
+    train_labels = _labels(model, train_data, "train_data", device) if conditional else None
+    test_labels = _labels(model, test_data, "test_data", device) if conditional and test_data is not None else None
     model.to(device)
     # The whole dataset is checked once here, so the training steps may skip encode's value check.
     unit_interval = getattr(model, "likelihood", "bernoulli") != "gaussian"
@@ -169,10 +180,13 @@ def fit(
     torch.manual_seed(seed)
     history = History()
     settings = {"batch_size": batch_size, "lr": lr, "beta": beta, "loss": kind, "seed": seed, "binarized": binarized,
-                "kl_warmup_epochs": kl_warmup_epochs, "free_bits": free_bits, "dequantized": dequantized}
+                "kl_warmup_epochs": kl_warmup_epochs, "free_bits": free_bits, "dequantized": dequantized,
+                "num_samples": num_samples}
     if checkpoint is not None:  # the data's fingerprints, only where a checkpoint will hold them (~0.2 s for 60,000 images)
         settings["train_images"] = _fingerprint(train_images)
         settings["test_images"] = None if test_images is None else _fingerprint(test_images)
+        if conditional:
+            settings["train_labels"] = _fingerprint(train_labels)
         if Path(checkpoint).exists():
             history = _resume(Path(checkpoint), model, optimizer, shuffle, settings, device)
     if binarized and test_images is not None:
@@ -190,10 +204,11 @@ def fit(
         start = time.perf_counter()
         totals = None
         with values_already_checked():  # no host synchronisation inside the epoch
-            for step, x in enumerate(batches(train_images, batch_size, generator=shuffle, binarized=binarized,
-                                             dequantized=dequantized)):
+            for step, batch in enumerate(batches(train_images, batch_size, generator=shuffle, binarized=binarized,
+                                                 dequantized=dequantized, labels=train_labels)):
+                x, trained = (batch[0], model.given(batch[1])) if conditional else (batch, model)
                 weight = _kl_weight(beta, epoch * steps_per_epoch + step, warmup_steps)
-                per_example, metrics = _objective(model, x, kind, weight, free_bits)
+                per_example, metrics = _objective(trained, x, kind, weight, free_bits, num_samples)
                 optimizer.zero_grad(set_to_none=True)
                 per_example.mean().backward()
                 optimizer.step()
@@ -209,7 +224,7 @@ def fit(
             with torch.random.fork_rng(devices=_cuda_devices(device)), values_already_checked():
                 torch.manual_seed(seed)  # the same noise every epoch, and the training stream untouched
                 weight = _kl_weight(beta, (epoch + 1) * steps_per_epoch, warmup_steps)
-                _record(history.test, evaluate(model, test_images, kind, weight, free_bits))
+                _record(history.test, evaluate(model, test_images, kind, weight, free_bits, num_samples, test_labels))
         bar.set_postfix_str(f"train loss {history.train['loss'][-1]:.1f}")
         if checkpoint is not None:
             _save(Path(checkpoint), model, optimizer, shuffle, settings, history, device)
@@ -234,16 +249,20 @@ def _adam(model: nn.Module, lr: float, device: torch.device) -> torch.optim.Adam
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, images: torch.Tensor, loss: str = "auto", beta: float = 1.0,
-             free_bits: float = 0.0) -> dict[str, float]:
+def evaluate(model: nn.Module, images: torch.Tensor, loss: str = "auto", beta: float = 1.0, free_bits: float = 0.0,
+             num_samples: int = 1, labels: torch.Tensor | None = None) -> dict[str, float]:
     """Average per-example metrics of ``fit``'s loss over ``images``, in chunks that bound memory:
     {"loss", "neg_elbo", "rate", "distortion"} for a VAE, {"loss", "distortion"} for the autoencoder.
-    With ``free_bits``, each chunk of ``EVAL_BATCH_SIZE`` images plays the mini-batch's part."""
+    With ``free_bits``, each chunk of ``EVAL_BATCH_SIZE`` images plays the mini-batch's part; a
+    conditional model (the CVAE) needs the images' ``labels``."""
     loss = _resolve_loss(model, loss)
+    if hasattr(model, "given") and labels is None:
+        raise ValueError(f"a {type(model).__name__} is evaluated on (image, label) pairs: pass labels=")
     model.eval()
     totals: dict[str, torch.Tensor] = {}
-    for x in batches(images, EVAL_BATCH_SIZE, shuffle=False):
-        _, metrics = _objective(model, x, loss, beta, free_bits)
+    for batch in batches(images, EVAL_BATCH_SIZE, shuffle=False, labels=labels):
+        x, evaluated = (batch[0], model.given(batch[1])) if labels is not None else (batch, model)
+        _, metrics = _objective(evaluated, x, loss, beta, free_bits, num_samples)
         for name, values in metrics.items():
             totals[name] = totals.get(name, 0) + values.sum()
     return {name: total.item() / len(images) for name, total in totals.items()}
@@ -254,12 +273,16 @@ def _kl_weight(beta: float, step: int, warmup_steps: float) -> float:
     return beta if step >= warmup_steps else beta * step / warmup_steps
 
 
-def _objective(model: nn.Module, x: torch.Tensor, kind: str, beta: float,
-               free_bits: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def _objective(model: nn.Module, x: torch.Tensor, kind: str, beta: float, free_bits: float = 0.0,
+               num_samples: int = 1) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """(per-example loss (B,), {metric name: per-example values (B,)})."""
     if kind == "reconstruction":
         bce = reconstruction_loss(model, x)
         return bce, {"loss": bce, "distortion": bce}
+    if kind == "iwae":
+        bound, terms = iwae_terms(model, x, num_samples)
+        return -bound, {"loss": -bound, "neg_elbo": terms.distortion + terms.rate,
+                        "rate": terms.rate, "distortion": terms.distortion}
     posterior = model.encode(x)
     terms = elbo_terms(model, x, posterior)
     penalised_rate = free_bits_rate(posterior, model.prior, free_bits) if free_bits else terms.rate
@@ -304,7 +327,7 @@ def _resolve_loss(model: nn.Module, loss: str) -> str:
     has_prior = hasattr(model, "prior")
     if loss == "auto":
         loss = "elbo" if has_prior else "reconstruction"
-    if loss in ("elbo", "kl_only") and not has_prior:
+    if loss in ("elbo", "iwae", "kl_only") and not has_prior:
         raise ValueError(f"loss={loss!r} needs a model with a prior (a VAE); this model trains with loss='reconstruction'")
     if loss == "reconstruction" and has_prior:
         raise ValueError("loss='reconstruction' is for the Autoencoder; for a VAE without the KL term use beta=0")
@@ -318,6 +341,13 @@ def _images(data: torch.Tensor | ImageData, name: str) -> torch.Tensor:
     if images.shape[0] == 0:
         raise ValueError(f"{name} is empty: there is nothing to train on")
     return images
+
+
+def _labels(model: nn.Module, data: torch.Tensor | ImageData, name: str, device: torch.device) -> torch.Tensor:
+    """The labels of ``data`` for a conditional model, checked once (so the steps need not)."""
+    if not isinstance(data, ImageData):
+        raise TypeError(f"a {type(model).__name__} trains on images with their labels: pass {name} as an ImageData")
+    return check_labels(data.labels.to(device), model.num_classes, like=next(model.parameters()))
 
 
 def _describe_change(key: str, old: object, new: object) -> str:
