@@ -143,3 +143,34 @@ def test_2d_explorer_marks_the_code_on_the_scatter_and_redraws_both(vae_2d):
 def test_2d_explorer_refuses_a_model_that_is_not_2d(vae_4d):
     with pytest.raises(ValueError):
         LatentExplorer2D(vae_4d, torch.zeros(5, 2), torch.zeros(5, dtype=torch.int64))
+
+
+def test_conditional_explorer_redraws_for_a_new_label_with_the_same_style():
+    from vae_course.models import CVAE
+    from vae_course.widgets import ConditionalExplorer
+
+    torch.manual_seed(0)
+    cvae = CVAE(latent_dim=3, hidden_dims=(16,)).eval()
+    start = torch.tensor([0.5, -1.0, 0.2])
+    seen = []
+    explorer = ConditionalExplorer(cvae, start, label=2, on_change=seen.append)
+    pixels = png_pixels(explorer.image.value)[::IMAGE_SCALE, ::IMAGE_SCALE]
+    with torch.no_grad():
+        expected = cvae.decode(start[None], 2).mean[0, 0] * 255  # the decoder's own image for (z, y = 2)
+    assert torch.allclose(pixels, expected, atol=0.51)
+    assert explorer.label == 2 and list(explorer.label_picker.options) == list(range(10))
+
+    explorer.label_picker.value = 7
+    assert explorer.image.value == decoded_png(cvae.given(7), start)
+    assert explorer.image.value != decoded_png(cvae.given(2), start)
+    assert torch.allclose(seen[-1], start), "a new label keeps the style code"
+    explorer.sliders[0].value = 2.0
+    assert explorer.image.value == decoded_png(cvae.given(7), torch.tensor([2.0, -1.0, 0.2]))
+    assert repr(explorer) == "ConditionalExplorer(label 7, 3 sliders)"
+
+
+def test_conditional_explorer_refuses_an_unconditional_model(vae_4d):
+    from vae_course.widgets import ConditionalExplorer
+
+    with pytest.raises(TypeError, match="use LatentExplorer"):
+        ConditionalExplorer(vae_4d, torch.zeros(4))

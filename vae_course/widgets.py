@@ -70,13 +70,17 @@ class _Explorer:
 
     def _redraw(self, change: dict | None = None) -> None:
         z = self.latent
-        self.image.value = decoded_png(self.model, z)
+        self.image.value = decoded_png(self._decoder(), z)
         self._redraw_extra(z)
         if self.on_change is not None:
             self.on_change(z)
 
     def _redraw_extra(self, z: torch.Tensor) -> None:
         """Anything else an explorer shows for z (the 2-d explorer marks it on the scatter)."""
+
+    def _decoder(self) -> nn.Module:
+        """What decodes z (the conditional explorer fixes the chosen label first)."""
+        return self.model
 
 
 class LatentExplorer(widgets.HBox, _Explorer):
@@ -136,6 +140,39 @@ class LatentExplorer2D(widgets.HBox, _Explorer):
 
     def __repr__(self) -> str:
         return "LatentExplorer2D(2 sliders)"
+
+
+class ConditionalExplorer(widgets.HBox, _Explorer):
+    r"""For a ``CVAE``: a row of buttons that picks the label :math:`y`, one slider per latent ("style")
+    dimension, and the mean image of :math:`p(x \mid z, y)`. Changing the label keeps :math:`z`: the same
+    style, another digit. Introduced in notebook 10 (the conditional VAE).
+
+    ``label_picker`` is the ``ToggleButtons`` widget; ``label`` the label now shown.
+    """
+
+    def __init__(self, model: nn.Module, start: torch.Tensor, label: int = 0, *, limit: float = 3.0,
+                 step: float = 0.05, on_change: Callable[[torch.Tensor], None] | None = None) -> None:
+        if not hasattr(model, "given"):
+            raise TypeError(f"ConditionalExplorer needs a conditional model (a CVAE), got {type(model).__name__}: "
+                            "use LatentExplorer")
+        start = _check_code(model, start)
+        self.label_picker = widgets.ToggleButtons(options=list(range(model.num_classes)), value=label,
+                                                  description="label y", style={"button_width": "2.2em"})
+        self.label_picker.observe(self._redraw, names="value")
+        sliders = [_slider(i, v, limit, step) for i, v in enumerate(start.tolist())]
+        self._connect(model, sliders, on_change)
+        columns = [widgets.VBox(sliders[i:i + 10]) for i in range(0, len(sliders), 10)]  # 10 sliders a column
+        super().__init__([widgets.VBox([self.label_picker, widgets.HBox([*columns, self.image])])])
+
+    @property
+    def label(self) -> int:
+        return self.label_picker.value
+
+    def _decoder(self) -> nn.Module:
+        return self.model.given(self.label)
+
+    def __repr__(self) -> str:
+        return f"ConditionalExplorer(label {self.label}, {len(self.sliders)} sliders)"
 
 
 def _check_code(model: nn.Module, z: torch.Tensor) -> torch.Tensor:
