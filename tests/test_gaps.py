@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.distributions import Independent, Normal, kl_divergence
 
-from vae_course.gaps import WithPosterior, elbo_estimate, inference_gaps, optimize_posterior
+from vae_course.gaps import DistortedEncoder, WithPosterior, elbo_estimate, inference_gaps, optimize_posterior
 from vae_course.models import VAE
 from vae_course.toy import LinearGaussian
 from vae_course.toy.linear_gaussian import analytic_elbo
@@ -106,3 +106,14 @@ def test_estimated_evidence_is_used_when_none_is_given(toy):
     torch.manual_seed(0)
     gaps = inference_gaps(OffEncoder(model), x, steps=200, evidence_samples=5000, elbo_samples=5000)
     assert torch.allclose(gaps.log_evidence, model.evidence().log_prob(x), atol=0.03)
+
+
+def test_distorted_encoder_is_the_exact_posterior_shrunk_shifted_and_widened(toy):
+    model, x = toy
+    package, by_hand = DistortedEncoder(model, mean_scale=0.8, mean_shift=0.3, scale_factor=1.5), OffEncoder(model)
+    assert torch.allclose(package.encode(x).mean, by_hand.encode(x).mean)
+    assert torch.allclose(package.encode(x).stddev, by_hand.encode(x).stddev)
+    assert package.prior is model.prior or torch.equal(package.prior.mean, model.prior.mean)
+    assert torch.allclose(DistortedEncoder(model).encode(x).mean, model.posterior(x).mean)
+    with pytest.raises(ValueError, match="scale_factor"):
+        DistortedEncoder(model, scale_factor=0.0)

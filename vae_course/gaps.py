@@ -19,6 +19,7 @@ one network has to serve every image at once.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -91,6 +92,43 @@ def optimize_posterior(model: GenerativeModel, x: torch.Tensor, *, steps: int = 
         loc.grad, log_scale.grad = torch.autograd.grad(-objective.sum(), [loc, log_scale])  # only q's parameters
         optimizer.step()
     return Independent(Normal(loc.detach(), log_scale.detach().exp()), 1)
+
+
+class DistortedEncoder(nn.Module):
+    r"""A toy model whose amortised encoder is its exact posterior, deliberately distorted: for a model with
+    ``posterior(x)`` of mean :math:`m(x)` and marginal standard deviations :math:`s(x)` (the linear-Gaussian
+    toy of notebook 04),
+
+    .. math::
+
+        q_\phi(z \mid x) = \mathcal{N}\big(a\, m(x) + b,\ \mathrm{diag}(c\, s(x))^2\big),
+
+    with :math:`a` = ``mean_scale``, :math:`b` = ``mean_shift``, :math:`c` = ``scale_factor``. Where the exact
+    posterior is diagonal it lies in the family, so the amortization gap of this encoder is exactly
+    :math:`\mathrm{KL}(q_\phi \,\|\, p(z \mid x))` and its approximation gap is 0. Decoder and prior are the model's.
+    Introduced in notebook 11.
+    """
+
+    def __init__(self, model: nn.Module, mean_scale: float = 1.0, mean_shift: float = 0.0,
+                 scale_factor: float = 1.0) -> None:
+        super().__init__()
+        finite_number("mean_scale", mean_scale, minimum=-math.inf)
+        finite_number("mean_shift", mean_shift, minimum=-math.inf)
+        finite_number("scale_factor", scale_factor, strict=True)
+        self.model, self.latent_dim = model, model.latent_dim
+        self.mean_scale, self.mean_shift, self.scale_factor = mean_scale, mean_shift, scale_factor
+
+    @property
+    def prior(self) -> Distribution:
+        return self.model.prior
+
+    def decode(self, z: torch.Tensor) -> Distribution:
+        return self.model.decode(z)
+
+    def encode(self, x: torch.Tensor) -> Distribution:
+        exact = self.model.posterior(x)
+        loc = self.mean_scale * exact.mean + self.mean_shift
+        return Independent(Normal(loc, self.scale_factor * exact.variance.sqrt()), 1)
 
 
 class InferenceGaps(NamedTuple):
