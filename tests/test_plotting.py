@@ -9,12 +9,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.offsetbox import AnnotationBbox  # noqa: E402
 
 from vae_course.latent import normal_grid  # noqa: E402
 from vae_course.models import VAE, Autoencoder  # noqa: E402
 from vae_course.plotting import (  # noqa: E402
     plot_curves,
     plot_kl_per_dimension,
+    plot_rate_distortion,
     plot_unit_activity,
     scatter_latent,
     show_images,
@@ -139,3 +141,36 @@ def test_plot_unit_activity_orders_bars_and_marks_the_threshold():
     assert [bar.get_height() for bar in ax.patches] == pytest.approx([2.0, 0.5, 0.001])
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "0", "2"]
     assert ax.get_yscale() == "log" and list(ax.get_lines()[0].get_ydata()) == [0.01, 0.01]
+
+
+def test_plot_rate_distortion_places_the_points_and_draws_lines_of_slope_minus_one(synthetic_images):
+    rates, distortions = [20.0, 5.0, 10.0], [100.0, 130.0, 112.0]
+    thumbnails = [synthetic_images[:2], synthetic_images[2:4], synthetic_images[4:]]
+    ax = plot_rate_distortion(rates, distortions, labels=["a", "b", "c"], images=thumbnails, levels=[120.0, 130.0])
+    (points,) = ax.collections
+    assert points.get_offsets().tolist() == [[20.0, 100.0], [5.0, 130.0], [10.0, 112.0]]
+    joined = ax.get_lines()[0]
+    assert list(joined.get_xdata()) == [5.0, 10.0, 20.0]  # joined in order of rate
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert len(dashed) == 2
+    for line, level in zip(dashed, (120.0, 130.0)):
+        (r0, r1), (d0, d1) = line.get_xdata(), line.get_ydata()
+        assert (d1 - d0) / (r1 - r0) == pytest.approx(-1.0)  # D + R = const
+        assert r0 + d0 == pytest.approx(level) and r1 + d1 == pytest.approx(level)
+    assert sum(isinstance(artist, AnnotationBbox) for artist in ax.artists) == 3
+    assert {"a", "b", "c"} <= {text.get_text() for text in ax.texts}
+    assert "nats" in ax.get_xlabel() and "nats" in ax.get_ylabel()
+
+
+def test_plot_rate_distortion_chooses_levels_that_span_the_points():
+    ax = plot_rate_distortion([1.0, 18.0, 60.0], [190.0, 122.0, 102.0])
+    levels = sorted(line.get_xdata()[0] + line.get_ydata()[0] for line in ax.get_lines()
+                    if line.get_linestyle() == "--")
+    assert levels[0] <= 140.0 and levels[-1] >= 191.0  # the lowest and the highest D + R lie between lines
+
+
+def test_plot_rate_distortion_refuses_mismatched_lengths():
+    with pytest.raises(ValueError, match="one distortion per rate"):
+        plot_rate_distortion([1.0, 2.0], [3.0])
+    with pytest.raises(ValueError, match="labels"):
+        plot_rate_distortion([1.0, 2.0], [3.0, 4.0], labels=["only one"])

@@ -1,7 +1,8 @@
 """Figures: image grids, latent scatters, learning curves, the decoded manifold and traversals.
 
 Introduced in notebook 00 (image grid), notebook 01 (latent scatter, curves), notebook 06 (KL per
-dimension) and notebook 07 (manifold, rows of decoded codes); used throughout, and by
+dimension), notebook 07 (manifold, rows of decoded codes) and notebook 09 (the rate-distortion plane); used
+throughout, and by
 ``python -m vae_course figures``.
 
 Every function draws on an ``ax`` (a new figure when none is given) and returns it, so figures can be
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.axes import Axes
+from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 from matplotlib.patches import Circle
 from torchvision.utils import make_grid
 
@@ -182,3 +184,77 @@ def plot_unit_activity(activity: torch.Tensor, order: torch.Tensor | None = None
     if title:
         ax.set_title(title)
     return ax
+
+
+def plot_rate_distortion(rates: Sequence[float], distortions: Sequence[float], labels: Sequence[str] | None = None,
+                         images: Sequence[torch.Tensor] | None = None, levels: Sequence[float] | None = None,
+                         title: str | None = None, ax: Axes | None = None, zoom: float = 0.9) -> Axes:
+    r"""Models as points in the rate-distortion plane (Alemi et al. 2018), with dashed lines of constant
+    :math:`-\mathrm{ELBO}`:
+
+    .. math::
+
+        -\mathrm{ELBO} = D + R = c \quad\Longleftrightarrow\quad D = c - R,
+
+    lines of slope :math:`-1`. Point :math:`i` is at (``rates[i]``, ``distortions[i]``), in nats per image;
+    the points are joined in order of rate. ``labels`` writes a label beside each point (e.g. its
+    :math:`\beta`). ``images`` gives each point a thumbnail, a grid of images (k, 1, 28, 28) in [0, 1] such
+    as a few reconstructions, placed beside the point and joined to it by a thin line. ``levels`` are the
+    values :math:`c` of the dashed lines; by default five round values spanning the points' :math:`D + R`.
+    A point on a lower line has a better ELBO; along one line, models trade rate for distortion one for
+    one. Introduced in notebook 09.
+    """
+    rates = [float(r) for r in rates]
+    distortions = [float(d) for d in distortions]
+    if len(rates) != len(distortions) or not rates:
+        raise ValueError(f"give one distortion per rate, got {len(rates)} rates and {len(distortions)} distortions")
+    for name, values in (("labels", labels), ("images", images)):
+        if values is not None and len(values) != len(rates):
+            raise ValueError(f"give one of {name} per point: {len(values)} for {len(rates)} points")
+    ax = _axes(ax, (8.0, 5.5))
+    order = sorted(range(len(rates)), key=rates.__getitem__)
+    ax.plot([rates[i] for i in order], [distortions[i] for i in order], color="C0", linewidth=1, zorder=2)
+    ax.scatter(rates, distortions, color="C0", zorder=3, label="models")
+    # Limits from the points, with room for the labels and thumbnails, fixed before the lines are drawn.
+    r_span = max(rates) - min(rates) or 1.0
+    d_span = max(distortions) - min(distortions) or 1.0
+    ax.set_xlim(min(rates) - 0.15 * r_span, max(rates) + 0.25 * r_span)
+    ax.set_ylim(min(distortions) - 0.15 * d_span, max(distortions) + 0.25 * d_span)
+    (r_low, r_high), (d_low, d_high) = ax.get_xlim(), ax.get_ylim()
+    if levels is None:
+        totals = [r + d for r, d in zip(rates, distortions)]
+        step = _round_step((max(totals) - min(totals)) / 4 or 1.0)
+        first = math.floor(min(totals) / step) * step
+        levels = [first + k * step for k in range(6)]
+    for k, level in enumerate(levels):
+        ax.plot([r_low, r_high], [level - r_low, level - r_high], color="grey", linestyle="--", linewidth=0.8,
+                zorder=1, label="D + R = const (−ELBO)" if k == 0 else None)
+        # The value of the line, where it crosses the top or the right edge of the plot.
+        r_text = min(r_high, level - d_low) if level - d_high < r_low else level - d_high
+        if r_low <= r_text <= r_high and d_low <= level - r_text <= d_high:
+            ax.annotate(f"{level:g}", (r_text, level - r_text), fontsize="x-small", color="grey",
+                        xytext=(-2, -2), textcoords="offset points", ha="right", va="top")
+    ax.set_xlim(r_low, r_high)
+    ax.set_ylim(d_low, d_high)
+    if labels is not None:
+        for r, d, text in zip(rates, distortions, labels):
+            ax.annotate(text, (r, d), xytext=(5, -12), textcoords="offset points", fontsize="small")
+    if images is not None:
+        for i, thumbnails in enumerate(images):
+            grid = make_grid(thumbnails.detach().cpu().float().clamp(0, 1), nrow=len(thumbnails), padding=1,
+                             pad_value=1.0)  # (k, 1, 28, 28) => (3, 30, 29 k + 1)
+            box = OffsetImage(grid.permute(1, 2, 0).numpy(), zoom=zoom)
+            ax.add_artist(AnnotationBbox(box, (rates[i], distortions[i]), xybox=(40, 25), boxcoords="offset points",
+                                         frameon=True, pad=0.1, arrowprops={"arrowstyle": "-", "color": "grey"}))
+    ax.set_xlabel("rate R = KL(q(z|x) || p(z)) (nats per image)")
+    ax.set_ylabel("distortion D = −E_q[log p(x|z)] (nats per image)")
+    ax.legend(loc="upper right")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def _round_step(span: float) -> float:
+    """1, 2 or 5 times a power of ten, the first at least ``span``."""
+    power = 10 ** math.floor(math.log10(span))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= span)

@@ -1,4 +1,4 @@
-"""The check functions of the notebooks' exercises, one module per notebook (``nb01`` ... ``nb07``).
+"""The check functions of the notebooks' exercises, one module per notebook (``nb01`` for notebook 01, and so on).
 
 Each ``check_*`` function raises an ``AssertionError`` whose message names the mistake and the method
 (mean instead of sum, bits instead of nats, the other KL direction, ...), never the expected number,

@@ -1,0 +1,159 @@
+"""The checks of notebook 09's exercises accept the right answer and reject typical mistakes.
+
+The right answers are computed here independently of the checks' own references: exercise 1's slopes
+with a plain Python loop over synthetic points, exercise 2's rate, distortion and active units with
+NumPy from the raw outputs of an untrained 32-d VAE's two networks, on synthetic binary images.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vae_course.exercises import nb09
+from vae_course.models import VAE
+
+# --- exercise 1: the slopes between neighbouring models ---------------------------------------------------
+
+BETAS = [0.1, 0.5, 1.0, 4.0]
+RATES = [60.0, 30.0, 19.0, 6.0]  # synthetic (R, D) points, falling as they should
+DISTORTIONS = [100.0, 112.0, 122.0, 155.0]
+
+
+def synthetic_slopes():
+    return [(DISTORTIONS[i + 1] - DISTORTIONS[i]) / (RATES[i + 1] - RATES[i]) for i in range(len(BETAS) - 1)]
+
+
+def test_exercise_1_accepts_the_chord_slopes():
+    nb09.check_exercise_1(torch.tensor(synthetic_slopes()), BETAS, RATES, DISTORTIONS)
+    nb09.check_exercise_1(torch.tensor(synthetic_slopes(), dtype=torch.float32), BETAS, RATES, DISTORTIONS)
+
+
+def reciprocal():
+    return [(RATES[i + 1] - RATES[i]) / (DISTORTIONS[i + 1] - DISTORTIONS[i]) for i in range(3)]
+
+
+def over_beta():
+    return [(DISTORTIONS[i + 1] - DISTORTIONS[i]) / (BETAS[i + 1] - BETAS[i]) for i in range(3)]
+
+
+def of_neg_elbo():
+    totals = [d + r for d, r in zip(DISTORTIONS, RATES)]
+    return [(totals[i + 1] - totals[i]) / (RATES[i + 1] - RATES[i]) for i in range(3)]
+
+
+@pytest.mark.parametrize("mistake, message", [
+    (lambda: [-s for s in synthetic_slopes()], "sign"),
+    (reciprocal, "dR/dD"),
+    (over_beta, "change in beta"),
+    (of_neg_elbo, "D \\+ R"),
+    (lambda: [s * 2 for s in synthetic_slopes()], "for each pair of neighbours"),
+])
+def test_exercise_1_rejects_typical_mistakes(mistake, message):
+    with pytest.raises(AssertionError, match=message):
+        nb09.check_exercise_1(torch.tensor(mistake()), BETAS, RATES, DISTORTIONS)
+
+
+def test_exercise_1_rejects_the_wrong_shape_and_a_non_tensor():
+    with pytest.raises(AssertionError, match="one slope per pair"):
+        nb09.check_exercise_1(torch.tensor(synthetic_slopes()[:2]), BETAS, RATES, DISTORTIONS)
+    with pytest.raises(AssertionError, match="tensor"):
+        nb09.check_exercise_1(synthetic_slopes(), BETAS, RATES, DISTORTIONS)
+
+
+# --- exercise 2: the collapsed setting with a smaller floor -----------------------------------------------
+
+BETA, FLOOR, LATENT = 30.0, 0.25, 32
+
+
+@pytest.fixture(scope="module")
+def synthetic_setup():
+    """An untrained 32-d VAE, 64 synthetic binary images, and its rate, distortion, free-bits rate and active
+    units on them, computed with NumPy from the networks' raw outputs (many samples for the distortion)."""
+    torch.manual_seed(0)
+    model = VAE(latent_dim=LATENT, hidden_dims=(16,)).eval()
+    with torch.no_grad():  # four dimensions far from the prior and narrow: several nats of rate in them
+        bias = model.encoder[1][-1].bias
+        bias[:4] = 2.0  # means of dimensions 0-3
+        bias[LATENT:LATENT + 4] = -3.0  # their log-variances
+        model.encoder[1][-1].weight[:4] *= 20  # their means move with the image: active units
+    generator = torch.Generator().manual_seed(1)
+    synthetic_x = (torch.rand(64, 1, 28, 28, generator=generator) < 0.2).float()
+    with torch.no_grad():
+        out = model.encoder(synthetic_x).numpy().astype(np.float64)  # (64, 64): means, then log-variances
+        mu, logvar = out[:, :LATENT], out[:, LATENT:]
+        kl = 0.5 * (mu**2 + np.exp(logvar) - 1 - logvar)  # (64, LATENT)
+        eps = np.random.default_rng(2).standard_normal((100, 64, LATENT))
+        z = mu + np.exp(0.5 * logvar) * eps
+        logits = model.decoder(torch.from_numpy(z).float()).numpy().astype(np.float64).reshape(100, 64, 784)
+    x = synthetic_x.numpy().reshape(1, 64, 784)
+    log_p = x * -np.logaddexp(0, -logits) + (1 - x) * -np.logaddexp(0, logits)
+    values = {
+        "rate": kl.sum(axis=1).mean(),
+        "distortion": -log_p.sum(axis=2).mean(),
+        "free_bits_rate": np.maximum(kl.mean(axis=0), FLOOR).sum(),
+        "active_units": int((mu.var(axis=0, ddof=1) > 0.01).sum()),
+    }
+    # Far enough apart that each mistake is told from the right answer.
+    assert values["rate"] > 3 and values["free_bits_rate"] > 1.05 * values["rate"]
+    assert values["active_units"] not in (0, LATENT - values["active_units"])
+    return model, synthetic_x, values
+
+
+def synthetic_answer(model, values, **changes):
+    answer = {"model": model, "active_units": values["active_units"], "rate": values["rate"],
+              "distortion": values["distortion"], "neg_elbo": values["rate"] + values["distortion"]}
+    answer.update(changes)
+    return answer
+
+
+def bracket(values):
+    """(collapsed, larger floor): less rate and more distortion, and the reverse."""
+    r, d = values["rate"], values["distortion"]
+    return {"collapsed": (0.1 * r, d + 5.0), "rescued": (2 * r, d - 5.0)}
+
+
+def check(answer, x, values):
+    nb09.check_exercise_2(answer, x, **bracket(values), beta=BETA, free_bits=FLOOR, latent_dim=LATENT)
+
+
+def test_exercise_2_accepts_the_measured_numbers(synthetic_setup):
+    model, x, values = synthetic_setup
+    check(synthetic_answer(model, values), x, values)
+    check(synthetic_answer(model, values, rate=torch.tensor(values["rate"])), x, values)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda v: {"rate": v["free_bits_rate"], "neg_elbo": v["distortion"] + v["free_bits_rate"]}, "free-bits rate"),
+    (lambda v: {"rate": BETA * v["rate"], "neg_elbo": v["distortion"] + BETA * v["rate"]}, "beta \\* R"),
+    (lambda v: {"rate": 64 * v["rate"], "neg_elbo": v["distortion"] + 64 * v["rate"]}, "summed over the test images"),
+    (lambda v: {"distortion": 64 * v["distortion"], "neg_elbo": 64 * v["distortion"] + v["rate"]}, "summed"),
+    (lambda v: {"neg_elbo": v["distortion"] + BETA * v["rate"]}, "training loss"),
+    (lambda v: {"neg_elbo": v["distortion"] + v["free_bits_rate"]}, "adds the free-bits rate"),
+    (lambda v: {"neg_elbo": v["distortion"] - v["rate"]}, "distortion \\+ rate"),
+    (lambda v: {"active_units": LATENT - v["active_units"]}, "INACTIVE"),
+    (lambda v: {"active_units": LATENT}, "count of active units"),
+])
+def test_exercise_2_rejects_typical_mistakes(synthetic_setup, change, message):
+    model, x, values = synthetic_setup
+    with pytest.raises(AssertionError, match=message):
+        check(synthetic_answer(model, values, **change(values)), x, values)
+
+
+def test_exercise_2_rejects_a_model_not_between_the_others(synthetic_setup):
+    model, x, values = synthetic_setup
+    answer = synthetic_answer(model, values)
+    r, d = values["rate"], values["distortion"]
+    with pytest.raises(AssertionError, match="rate is not between"):  # as if the floor were larger than 0.5
+        nb09.check_exercise_2(answer, x, collapsed=(0.1 * r, d + 5), rescued=(0.9 * r, d - 5), beta=BETA,
+                              free_bits=FLOOR, latent_dim=LATENT)
+    with pytest.raises(AssertionError, match="distortion is not between"):
+        nb09.check_exercise_2(answer, x, collapsed=(0.1 * r, d - 1), rescued=(2 * r, d - 5), beta=BETA,
+                              free_bits=FLOOR, latent_dim=LATENT)
+
+
+def test_exercise_2_rejects_the_wrong_latent_size(synthetic_setup):
+    _, x, values = synthetic_setup
+    with pytest.raises(AssertionError, match="32 latent dimensions"):
+        check(synthetic_answer(VAE(latent_dim=20), values), x, values)
