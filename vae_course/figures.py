@@ -1,8 +1,8 @@
 """The figures in ``figures/``, regenerated from nothing by ``python -m vae_course figures``.
 
-Trains what the figures need (a 20-d VAE, a 2-d VAE and the 2-d ablations of notebook 06) on the same
-data and settings as notebooks 06 and 07, then draws every figure with ``vae_course.plotting`` and
-writes it as a PNG, with an index ``README.md`` that states the data, the settings and one caption per
+Trains what the figures need (a 20-d VAE, a 2-d VAE and the 2-d ablations of notebook 06, a beta sweep
+(09), four likelihoods on Fashion-MNIST (08), a CVAE (10)) on the notebooks' data and settings, then draws
+every figure with ``vae_course.plotting`` and writes it as a PNG, with an index ``README.md`` that states the data, the settings and one caption per
 figure. Nothing in ``figures/`` is drawn or edited by hand.
 """
 
@@ -16,11 +16,13 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
-from .data import ImageData, binarize, load_dataset
+from .data import ImageData, binarize, dequantize, load_dataset
+from .gaps import inference_gaps
 from .latent import interpolate, kl_per_dimension, traverse
-from .models import VAE
-from .plotting import plot_curves, plot_kl_per_dimension, scatter_latent, show_images, show_manifold, show_traversal
-from .training import History, fit, get_device
+from .models import CVAE, VAE
+from .plotting import (plot_curves, plot_kl_per_dimension, plot_rate_distortion, scatter_latent, show_images,
+                       show_manifold, show_traversal)
+from .training import History, evaluate, fit, get_device
 
 # The 2-d models of notebook 06's ablation: what each minimises, and its fit() arguments.
 ABLATIONS: dict[str, dict] = {
@@ -28,6 +30,14 @@ ABLATIONS: dict[str, dict] = {
     "KL only (no reconstruction term)": {"loss": "kl_only"},
     "beta = 1 (the VAE)": {"beta": 1.0},
     "beta = 8": {"beta": 8.0},
+}
+BETAS = (0.1, 0.3, 1.0, 3.0, 10.0)  # the rate-distortion sweep of notebook 09, 20-d VAEs
+# The likelihoods of notebook 08 on Fashion-MNIST: VAE arguments, and fit's data option.
+LIKELIHOODS: dict[str, tuple[dict, dict]] = {
+    "Bernoulli, binarized": ({"likelihood": "bernoulli"}, {"binarized": True}),
+    "Bernoulli (BCE), grey": ({"likelihood": "bernoulli"}, {}),
+    "continuous Bernoulli": ({"likelihood": "continuous_bernoulli"}, {"dequantized": True}),
+    "Gaussian, learned sigma": ({"likelihood": "gaussian"}, {"dequantized": True}),
 }
 
 CAPTIONS: dict[str, str] = {
@@ -40,6 +50,10 @@ CAPTIONS: dict[str, str] = {
     "interpolation.png": "Straight lines between the codes of two test digits, decoded by the 20-d VAE.",
     "traversal.png": "One dimension at a time from -3 to 3, others at a test digit's code, most-used dimensions first.",
     "ablation_scatter.png": "The 2-d codes of test digits under each objective of notebook 06's ablation (dashed: 95 % of p(z)).",
+    "rate_distortion.png": "Notebook 09's beta sweep in the rate-distortion plane: test (R, D) of 20-d VAEs, dashed lines of equal -ELBO = D + R.",
+    "likelihoods.png": "Notebook 08's likelihoods on Fashion-MNIST: each model's mean reconstruction and a sample with the likelihood's own noise.",
+    "same_style_every_digit.png": "Notebook 10's CVAE: each test digit's code (its style) decoded with every label 0-9.",
+    "inference_gaps.png": "Notebook 11's inference gaps of the 20-d VAE: log p(x) - ELBO split into the approximation and the amortization gap, per test digit.",
 }
 
 
@@ -77,10 +91,35 @@ def make_figures(out: str | Path, settings: Settings | None = None, device: torc
     ablations = {name: trained(2, settings.epochs_2d, **objective)[0] for name, objective in ABLATIONS.items()}
     vae_2d = ablations["beta = 1 (the VAE)"]
     x_test = binarize(test.images, torch.Generator().manual_seed(settings.seed)).to(device)  # as the notebooks
+    sweep = {beta: trained(20, settings.epochs_2d, beta=beta)[0] for beta in BETAS}
 
+    torch.manual_seed(settings.seed)
+    cvae = CVAE(20)
+    fit(cvae, train, epochs=settings.epochs, device=device, seed=settings.seed, binarized=True, progress=False)
+    log(f"trained CVAE(20) for {settings.epochs} epochs")
+
+    fashion = load_dataset("fashion-mnist", "train").subset(settings.num_train)
+    fashion_test = load_dataset("fashion-mnist", "test").subset(16)
+    log(f"data for the likelihoods: {fashion.source}")
+    likelihoods = {}
+    for name, (arguments, data_option) in LIKELIHOODS.items():
+        torch.manual_seed(settings.seed)
+        likelihoods[name] = VAE(20, **arguments)
+        fit(likelihoods[name], fashion, epochs=settings.epochs_2d, device=device, seed=settings.seed, progress=False,
+            **data_option)
+        log(f"trained VAE(20, {arguments}) on Fashion-MNIST for {settings.epochs_2d} epochs")
+
+    torch.manual_seed(settings.seed)
+    gaps = inference_gaps(vae, x_test[:24], steps=300, elbo_samples=1000, evidence_samples=2000)
+    log(f"inference gaps: approximation {gaps.approximation.mean():.2f}, amortization {gaps.amortization.mean():.2f} nats")
+
+    drawings = {
+        **_drawings(vae, history, vae_2d, ablations, x_test, test),
+        **_course_part_three_and_four(sweep, x_test, likelihoods, fashion_test.images.to(device), cvae, test, gaps),
+    }
     written = []
     with torch.no_grad():
-        for name, draw in _drawings(vae, history, vae_2d, ablations, x_test, test).items():
+        for name, draw in drawings.items():
             figure = draw()
             path = out / name
             figure.savefig(path, dpi=100, bbox_inches="tight")
@@ -154,6 +193,56 @@ def _drawings(vae: VAE, history: History, vae_2d: VAE, ablations: dict[str, VAE]
             "traversal.png": traversal, "ablation_scatter.png": ablation_scatter}
 
 
+def _course_part_three_and_four(sweep: dict[float, VAE], x_test: torch.Tensor, likelihoods: dict[str, VAE],
+                                fashion: torch.Tensor, cvae: CVAE, test: ImageData, gaps) -> dict[str, Callable[[], Figure]]:
+    """The figures of notebooks 08-11."""
+
+    def rate_distortion() -> Figure:
+        torch.manual_seed(0)
+        metrics = [evaluate(model, x_test) for model in sweep.values()]
+        thumbnails = [model.reconstruct(x_test[:4]) for model in sweep.values()]
+        ax = plot_rate_distortion([m["rate"] for m in metrics], [m["distortion"] for m in metrics],
+                                  labels=[f"beta = {beta:g}" for beta in sweep], images=thumbnails,
+                                  title="The beta sweep: more rate buys less distortion")
+        return ax.figure
+
+    def likelihood_grid() -> Figure:
+        torch.manual_seed(0)
+        originals = fashion[:8]
+        rows, labels = [originals], ["test images"]
+        for name, model in likelihoods.items():
+            decoded = model.decode(model.encode(originals).mean)
+            rows += [decoded.mean.clamp(0, 1), decoded.sample().clamp(0, 1)]
+            labels += [f"{name}: mean", f"{name}: a sample"]
+        return show_traversal(torch.stack(rows), row_labels=labels,
+                              title="Reconstructions: the mean of p(x|z), and a sample with its noise").figure
+
+    def same_style() -> Figure:
+        firsts = [int((test.labels == digit).nonzero()[0]) for digit in (0, 2, 4, 7, 8, 9)]
+        x, y = x_test[firsts], test.labels[firsts].to(x_test.device)
+        codes = cvae.encode(x, y).mean  # (6, latent_dim): each digit's style
+        grid = torch.stack([torch.cat([x[i:i + 1], cvae.decode(codes[i].expand(10, -1), torch.arange(10)).mean])
+                            for i in range(len(firsts))])
+        return show_traversal(grid, row_labels=[f"a test {int(label)}" for label in y],
+                              column_labels=["input", *map(str, range(10))],
+                              title="Same style, every digit: one code decoded with each label").figure
+
+    def gap_bars() -> Figure:
+        figure, ax = plt.subplots(figsize=(9, 3.5))
+        index = torch.arange(len(gaps.total)).numpy()
+        approximation, amortization = gaps.approximation.cpu().numpy(), gaps.amortization.cpu().numpy()
+        ax.bar(index, approximation, color="C0", label="approximation gap: log p(x) - ELBO(q*)")
+        ax.bar(index, amortization, bottom=approximation, color="C1", label="amortization gap: ELBO(q*) - ELBO(q_phi)")
+        ax.set_xlabel("test digit")
+        ax.set_ylabel("nats")
+        ax.set_title("Whose fault is the ELBO's gap? The family's (blue) and the encoder's (orange)")
+        ax.legend(fontsize="small")
+        return figure
+
+    return {"rate_distortion.png": rate_distortion, "likelihoods.png": likelihood_grid,
+            "same_style_every_digit.png": same_style, "inference_gaps.png": gap_bars}
+
+
 def _index(train: ImageData, test: ImageData, settings: Settings) -> str:
     lines = [
         "# figures/",
@@ -162,8 +251,10 @@ def _index(train: ImageData, test: ImageData, settings: Settings) -> str:
         "every file here from nothing.",
         "",
         f"- data: {train.source}; {test.source}",
-        f"- models: VAE(20) trained {settings.epochs} epochs; 2-d VAEs {settings.epochs_2d} epochs each;"
-        f" dynamically binarized training images, Adam, batch 128, seed {settings.seed}",
+        f"- models: VAE(20) and CVAE(20) trained {settings.epochs} epochs; 2-d VAEs and the beta sweep's VAE(20)s"
+        f" {settings.epochs_2d} epochs each; dynamically binarized training images, Adam, batch 128, seed {settings.seed}",
+        f"- likelihoods: VAE(20)s on the first {settings.num_train} Fashion-MNIST training images, {settings.epochs_2d}"
+        " epochs each (binarized, grey, or dequantized as each likelihood needs)",
         "",
         "| file | what it shows |",
         "| --- | --- |",
