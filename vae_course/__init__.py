@@ -12,6 +12,7 @@ One module per idea, named for what a learner looks for:
 - ``vae_course.latent``      which latent dimensions are used; grids, sweeps, traversals, interpolations
 - ``vae_course.plotting``    image grids, latent scatters, curves, the decoded manifold, traversals
 - ``vae_course.widgets``     latent sliders (ipywidgets) to explore a trained model by hand
+- ``vae_course.probes``      a linear probe: how much a code says about a label
 - ``vae_course.figures``     regenerates figures/ (``python -m vae_course figures``)
 - ``vae_course.checkpoint``  save / load, atomic and safe
 - ``vae_course.toy``         tractable models with exact evidence, for checking the theory
