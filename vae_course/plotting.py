@@ -199,7 +199,8 @@ def plot_rate_distortion(rates: Sequence[float], distortions: Sequence[float], l
     lines of slope :math:`-1`. Point :math:`i` is at (``rates[i]``, ``distortions[i]``), in nats per image;
     the points are joined in order of rate. ``labels`` writes a label beside each point (e.g. its
     :math:`\beta`). ``images`` gives each point a thumbnail, a grid of images (k, 1, 28, 28) in [0, 1] such
-    as a few reconstructions, placed beside the point and joined to it by a thin line. ``levels`` are the
+    as a few reconstructions, joined to its point by a thin line: in order of rate, alternately above-right
+    and below-left of the points, so that the neighbours' thumbnails on a falling curve do not overlap. ``levels`` are the
     values :math:`c` of the dashed lines; by default five round values spanning the points' :math:`D + R`.
     A point on a lower line has a better ELBO; along one line, models trade rate for distortion one for
     one. Introduced in notebook 09.
@@ -240,11 +241,12 @@ def plot_rate_distortion(rates: Sequence[float], distortions: Sequence[float], l
         for r, d, text in zip(rates, distortions, labels):
             ax.annotate(text, (r, d), xytext=(5, -12), textcoords="offset points", fontsize="small")
     if images is not None:
-        for i, thumbnails in enumerate(images):
+        for rank, i in enumerate(order):
+            thumbnails = images[i]
             grid = make_grid(thumbnails.detach().cpu().float().clamp(0, 1), nrow=len(thumbnails), padding=1,
                              pad_value=1.0)  # (k, 1, 28, 28) => (3, 30, 29 k + 1)
             box = OffsetImage(grid.permute(1, 2, 0).numpy(), zoom=zoom)
-            ax.add_artist(AnnotationBbox(box, (rates[i], distortions[i]), xybox=(40, 25), boxcoords="offset points",
+            ax.add_artist(AnnotationBbox(box, (rates[i], distortions[i]), xybox=(40, 28) if rank % 2 == 0 else (-45, -32), boxcoords="offset points",
                                          frameon=True, pad=0.1, arrowprops={"arrowstyle": "-", "color": "grey"}))
     ax.set_xlabel("rate R = KL(q(z|x) || p(z)) (nats per image)")
     ax.set_ylabel("distortion D = −E_q[log p(x|z)] (nats per image)")
