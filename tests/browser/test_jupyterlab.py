@@ -9,7 +9,10 @@ Chromium drives JupyterLab (fixtures in conftest.py) through Run > Run All Cells
 - in notebook 07, the latent-space explorers render (FloatSliders beside the decoded ``widgets.Image``), and
   for each explorer, focusing its first slider and pressing an arrow key moves that slider and changes the
   image's ``src``: the keypress went through the widget to the kernel's ``slider.observe`` callback, which
-  decoded the new z and sent back a new PNG. Screenshots of each explorer before and after go to tmp_path.
+  decoded the new z and sent back a new PNG. Screenshots of each explorer before and after go to tmp_path;
+- notebook 10's conditional explorer is found the same way, and its label picker too: clicking another label's
+  button makes that button the active one and changes the image's ``src`` (the kernel decoded the same z with
+  the new label).
 """
 
 from __future__ import annotations
@@ -73,9 +76,33 @@ def check_explorers_redraw(page: Page, screenshots: Path) -> None:
         wait_until_still(explorer)
         explorer.screenshot(path=after)
         print(f"explorer {index}: {before} -> {after}")
+        check_label_picker_redraws(explorer, index, screenshots)
 
 
-@pytest.mark.parametrize("notebook", ["07_exploring_the_latent_space.ipynb"])
+def check_label_picker_redraws(explorer: Locator, index: int, screenshots: Path) -> None:
+    """If the explorer has a label picker (ToggleButtons), click a label that is not shown and require the
+    decoded image to change."""
+    from playwright.sync_api import expect
+
+    buttons = explorer.locator(".widget-toggle-buttons button")
+    if buttons.count() == 0:
+        return
+    image = explorer.locator("img.widget-image").first
+    src = image.get_attribute("src")
+    # Pinned by its value: a locator for "the first inactive button" would move on once this one is active.
+    value = explorer.locator(".widget-toggle-buttons button:not(.mod-active)").first.get_attribute("value")
+    other = explorer.locator(f'.widget-toggle-buttons button[value="{value}"]')
+    label = other.inner_text().strip()
+    other.click()
+    expect(other, f"explorer {index}: the button of label {label} did not become the active one") \
+        .to_have_class(re.compile("mod-active"))
+    expect(image, f"explorer {index}: label {label} was picked but the decoded image was not redrawn") \
+        .not_to_have_attribute("src", src, timeout=WIDGET_MS)
+    wait_until_still(explorer)
+    explorer.screenshot(path=screenshots / f"explorer-{index}-label-{label}.png")
+
+
+@pytest.mark.parametrize("notebook", ["07_exploring_the_latent_space.ipynb", "10_conditional_vae.ipynb"])
 def test_explorers_redraw_when_a_slider_moves_by_keyboard(
         run_notebook: Callable[[str], Page], notebook: str, tmp_path: Path) -> None:
     check_explorers_redraw(run_notebook(notebook), tmp_path)
