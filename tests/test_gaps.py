@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 from torch.distributions import Independent, Normal, kl_divergence
 
 from vae_course.gaps import DistortedEncoder, WithPosterior, elbo_estimate, inference_gaps, optimize_posterior
@@ -15,34 +14,15 @@ from vae_course.toy import LinearGaussian
 from vae_course.toy.linear_gaussian import analytic_elbo
 
 
-class OffEncoder(nn.Module):
-    """The toy model with a deliberately imperfect amortised encoder: the exact posterior's mean shrunk
-    and shifted, its standard deviations 1.5 times too wide."""
-
-    def __init__(self, model: LinearGaussian) -> None:
-        super().__init__()
-        self.model, self.latent_dim = model, model.latent_dim
-
-    @property
-    def prior(self):
-        return self.model.prior
-
-    def decode(self, z):
-        return self.model.decode(z)
-
-    def encode(self, x):
-        exact = self.model.posterior(x)
-        return Independent(Normal(0.8 * exact.mean + 0.3, 1.5 * exact.variance.sqrt()), 1)
-
-
 @pytest.fixture
-def toy():
-    generator = torch.Generator().manual_seed(0)
-    columns, _ = torch.linalg.qr(torch.randn(6, 2, generator=generator, dtype=torch.float64))
-    model = LinearGaussian(columns * torch.tensor([2.0, 0.7], dtype=torch.float64),
-                           torch.randn(6, generator=generator, dtype=torch.float64), noise_scale=0.5)
-    torch.manual_seed(0)
-    return model, model.evidence().sample((5,))
+def toy(diagonal_posterior_toy):
+    return diagonal_posterior_toy(5)
+
+
+def off_encoder(model: LinearGaussian) -> DistortedEncoder:
+    """An imperfect amortised encoder: the exact posterior's mean shrunk and shifted, its standard
+    deviations 1.5 times too wide."""
+    return DistortedEncoder(model, mean_scale=0.8, mean_shift=0.3, scale_factor=1.5)
 
 
 def diagonal(distribution) -> Independent:
@@ -58,7 +38,7 @@ def test_the_toy_posterior_is_diagonal_so_it_lies_in_the_family(toy):
 def test_optimized_posterior_converges_to_the_exact_one(toy):
     model, x = toy
     torch.manual_seed(0)
-    found = optimize_posterior(OffEncoder(model), x, steps=300, num_samples=8)
+    found = optimize_posterior(off_encoder(model), x, steps=300, num_samples=8)
     exact = model.posterior(x)
     assert torch.allclose(found.mean, exact.mean, atol=0.08)
     assert torch.allclose(found.stddev, exact.variance.sqrt(), atol=0.05)
@@ -67,7 +47,7 @@ def test_optimized_posterior_converges_to_the_exact_one(toy):
 
 def test_gaps_on_the_toy_are_zero_and_the_exact_kl(toy):
     model, x = toy
-    off = OffEncoder(model)
+    off = off_encoder(model)
     torch.manual_seed(0)
     gaps = inference_gaps(off, x, log_evidence=model.evidence().log_prob(x), steps=300, num_samples=8,
                           elbo_samples=20000)
@@ -81,7 +61,7 @@ def test_gaps_on_the_toy_are_zero_and_the_exact_kl(toy):
 
 def test_elbo_estimate_matches_the_closed_form_elbo(toy):
     model, x = toy
-    q = OffEncoder(model).encode(x)
+    q = off_encoder(model).encode(x)
     full = torch.distributions.MultivariateNormal(q.mean, torch.diag_embed(q.variance))
     torch.manual_seed(0)
     estimate = elbo_estimate(model, q, x, 40000)
@@ -104,13 +84,13 @@ def test_optimizing_changes_no_weight_of_the_model(synthetic_images):
 def test_estimated_evidence_is_used_when_none_is_given(toy):
     model, x = toy
     torch.manual_seed(0)
-    gaps = inference_gaps(OffEncoder(model), x, steps=200, evidence_samples=5000, elbo_samples=5000)
+    gaps = inference_gaps(off_encoder(model), x, steps=200, evidence_samples=5000, elbo_samples=5000)
     assert torch.allclose(gaps.log_evidence, model.evidence().log_prob(x), atol=0.03)
 
 
 def test_distorted_encoder_is_the_exact_posterior_shrunk_shifted_and_widened(toy):
     model, x = toy
-    package, by_hand = DistortedEncoder(model, mean_scale=0.8, mean_shift=0.3, scale_factor=1.5), OffEncoder(model)
+    package, by_hand = DistortedEncoder(model, mean_scale=0.8, mean_shift=0.3, scale_factor=1.5), off_encoder(model)
     assert torch.allclose(package.encode(x).mean, by_hand.encode(x).mean)
     assert torch.allclose(package.encode(x).stddev, by_hand.encode(x).stddev)
     assert package.prior is model.prior or torch.equal(package.prior.mean, model.prior.mean)
