@@ -27,7 +27,7 @@ def test_figures_command_writes_every_figure_and_an_index(tmp_path, capsys, mnis
             assert image.format == "PNG" and image.width > 100 and image.height > 100, name
     index = (out / "README.md").read_text()
     assert all(f"`{name}`" in index for name in CAPTIONS)
-    assert "VAE(20) trained 1 epochs" in index and "first 256 used" in index, "the index states what was trained"
+    assert "VAE(20) and CVAE(2) trained 1 epochs" in index and "first 256 used" in index, "the index states what was trained"
     assert f"wrote {len(CAPTIONS)} figures" in capsys.readouterr().out
 
 
