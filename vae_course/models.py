@@ -284,7 +284,7 @@ class CVAE(LatentVariableModel):
         )
 
     def one_hot(self, y: torch.Tensor | int, batch_shape: torch.Size) -> torch.Tensor:
-        """The labels as one-hot rows broadcast to ``batch_shape``: shape (*batch_shape, num_classes)."""
+        """The labels as one-hot rows broadcast to ``batch_shape``: shape ``(*batch_shape, num_classes)``."""
         y = check_labels(y, self.num_classes, like=self.prior_loc)
         return nn.functional.one_hot(y, self.num_classes).to(self.prior_loc.dtype).expand(*batch_shape, -1)
 

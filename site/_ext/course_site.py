@@ -158,6 +158,11 @@ def draw(model_id: str, models: dict[str, Any]) -> tuple[str, bool]:
                 f'{html.escape(description)}"><span class="widget-static-readout">{readout}</span></div>'), True
     if kind == "ButtonModel":
         return f'<button class="widget-static-button" disabled>{html.escape(description)}</button>', True
+    if kind == "ToggleButtonsModel":
+        chosen = state.get("index")
+        buttons = "".join(f'<button class="widget-static-button{" active" if i == chosen else ""}" disabled>'
+                          f'{html.escape(str(option))}</button>' for i, option in enumerate(state.get("_options_labels", [])))
+        return f'<div class="widget-static-hbox">{label}{buttons}</div>', True
     if kind == "ImageModel":
         buffers = {tuple(buffer["path"]): buffer["data"] for buffer in model.get("buffers", [])}
         if ("value",) not in buffers:
