@@ -111,3 +111,20 @@ def test_a_training_epoch_never_waits_for_the_gpu(mnist_train, monkeypatch):
             model.encode(mnist_train.images[:4].cuda())
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+def test_cvae_and_the_part_3_options_train_on_cuda(mnist_train, mnist_test):
+    """The labels follow the model to the GPU (they were once checked on the CPU, before the model moved);
+    dequantized batches and the IWAE loss run there too."""
+    from vae_course.models import CVAE
+
+    train, test = mnist_train.subset(512), mnist_test.subset(256)
+    torch.manual_seed(0)
+    history = fit(CVAE(latent_dim=2, hidden_dims=(32,)), train, epochs=1, test_data=test, device="cuda",
+                  binarized=True, progress=False)
+    assert math.isfinite(history.test["neg_elbo"][0])
+    torch.manual_seed(0)
+    grey = VAE(latent_dim=2, hidden_dims=(32,), likelihood="continuous_bernoulli")
+    history = fit(grey, train, epochs=1, test_data=test, device="cuda", dequantized=True, loss="iwae",
+                  num_samples=4, progress=False)
+    assert history.test["loss"][0] <= history.test["neg_elbo"][0] + 1e-3

@@ -351,3 +351,24 @@ def test_iwae_terms_against_the_linear_gaussian_closed_forms(linear_gaussian):
     # ELBO < L_K <= log p(x), and K = 20,000 samples close most of the gap.
     assert torch.all(exact_elbo < bound) and torch.all(bound <= evidence + 1e-6)
     assert torch.all(evidence - bound < 0.25 * (evidence - exact_elbo))
+
+
+def test_log_likelihood_with_the_exact_posterior_as_proposal_is_the_evidence(linear_gaussian):
+    """With q = p(z|x), every weight p(x, z) / q(z) equals p(x): the estimate is exact whatever K."""
+    model, x = linear_gaussian
+    torch.manual_seed(0)
+    estimate = log_likelihood(model, x, num_samples=3, proposal=model.posterior(x))
+    assert torch.allclose(estimate, model.evidence().log_prob(x), atol=1e-9)
+
+
+def test_elbo_terms_average_the_reconstruction_over_samples(linear_gaussian):
+    from vae_course.toy.linear_gaussian import expected_log_likelihood
+
+    model, x = linear_gaussian
+    q = shifted(model, x)
+    torch.manual_seed(0)
+    one = elbo_terms(q, x)
+    many = elbo_terms(q, x, num_samples=20000)
+    assert one.reconstruction.shape == many.reconstruction.shape == (4,)
+    assert torch.allclose(many.reconstruction, expected_log_likelihood(model, q.as_multivariate(), x), atol=0.1)
+    assert torch.equal(one.kl, many.kl)  # analytic: the samples do not enter

@@ -27,40 +27,7 @@ from torch import nn
 from torch.distributions import Distribution, Independent, Normal
 
 from ._checks import finite_number, positive_int
-from .objectives import GenerativeModel, diagonal_normal, kl_to_prior, log_likelihood
-
-
-class WithPosterior(nn.Module):
-    """``model`` with ``encode`` replaced by a fixed :math:`q(z)` (one per image), so that every objective of
-    ``vae_course.objectives`` evaluates that :math:`q`: ``elbo(WithPosterior(model, q), x)``."""
-
-    def __init__(self, model: GenerativeModel, posterior: Distribution) -> None:
-        super().__init__()
-        self.model, self.posterior = model, posterior
-        self.latent_dim = model.latent_dim
-
-    @property
-    def prior(self) -> Distribution:
-        return self.model.prior
-
-    def encode(self, x: torch.Tensor) -> Distribution:
-        return self.posterior
-
-    def decode(self, z: torch.Tensor) -> Distribution:
-        return self.model.decode(z)
-
-
-def elbo_estimate(model: GenerativeModel, posterior: Distribution, x: torch.Tensor, num_samples: int) -> torch.Tensor:
-    r"""The ELBO of ``posterior`` :math:`q(z)` for ``x``, per image (B,): the reconstruction term averaged over
-    ``num_samples`` reparameterised samples, the KL analytic (less variance than ``objectives.elbo``'s
-    Monte Carlo KL):
-
-    .. math::
-
-        \frac{1}{S} \sum_{k=1}^{S} \log p(x \mid z_k) - \mathrm{KL}(q \,\|\, p(z)), \quad z_k \sim q.
-    """
-    z = posterior.rsample((num_samples,))  # (S, B, latent_dim)
-    return model.decode(z).log_prob(x).mean(dim=0) - kl_to_prior(posterior, model.prior)
+from .objectives import GenerativeModel, diagonal_normal, elbo_terms, log_likelihood
 
 
 def optimize_posterior(model: GenerativeModel, x: torch.Tensor, *, steps: int = 300, lr: float = 0.05,
@@ -88,7 +55,7 @@ def optimize_posterior(model: GenerativeModel, x: torch.Tensor, *, steps: int = 
     optimizer = torch.optim.Adam([loc, log_scale], lr=lr)
     for step in range(steps):
         optimizer.param_groups[0]["lr"] = lr * (1 - step / steps)
-        objective = elbo_estimate(model, Independent(Normal(loc, log_scale.exp()), 1), x, num_samples)  # (B,)
+        objective = elbo_terms(model, x, Independent(Normal(loc, log_scale.exp()), 1), num_samples).elbo  # (B,)
         loc.grad, log_scale.grad = torch.autograd.grad(-objective.sum(), [loc, log_scale])  # only q's parameters
         optimizer.step()
     return Independent(Normal(loc.detach(), log_scale.detach().exp()), 1)
@@ -159,7 +126,7 @@ def inference_gaps(model: GenerativeModel, x: torch.Tensor, *, log_evidence: tor
                    elbo_samples: int = 1000, evidence_samples: int = 1000, **optimize) -> InferenceGaps:
     r"""The inference gaps of ``x`` under ``model`` (module docstring), per image.
 
-    Both ELBOs are estimated with ``elbo_samples`` samples (``elbo_estimate``).
+    Both ELBOs are estimated with ``elbo_samples`` samples and the analytic KL (``objectives.elbo_terms``).
     ``log_evidence``: the exact :math:`\log p(x)` where it is known (a toy model); otherwise it is
     importance-sampled with ``evidence_samples`` samples from :math:`q^*` (``objectives.log_likelihood``),
     the better proposal, and is then a stochastic lower bound, so the approximation gap is underestimated
@@ -167,8 +134,8 @@ def inference_gaps(model: GenerativeModel, x: torch.Tensor, *, log_evidence: tor
     """
     optimized = optimize_posterior(model, x, **optimize)
     with torch.no_grad():
-        amortized_elbo = elbo_estimate(model, model.encode(x), x, elbo_samples)
-        optimized_elbo = elbo_estimate(model, optimized, x, elbo_samples)
+        amortized_elbo = elbo_terms(model, x, num_samples=elbo_samples).elbo
+        optimized_elbo = elbo_terms(model, x, optimized, elbo_samples).elbo
         if log_evidence is None:
-            log_evidence = log_likelihood(WithPosterior(model, optimized), x, num_samples=evidence_samples)
+            log_evidence = log_likelihood(model, x, num_samples=evidence_samples, proposal=optimized)
     return InferenceGaps(log_evidence, amortized_elbo, optimized_elbo)

@@ -140,19 +140,29 @@ def bits_per_dim(log_density: torch.Tensor, num_dims: int = 784, levels: int = 2
     return (num_dims * math.log(levels) - log_density) / (num_dims * math.log(2))
 
 
-def elbo_terms(model: GenerativeModel, x: torch.Tensor, posterior: Distribution | None = None) -> ELBOTerms:
-    r"""Reconstruction :math:`\mathbb{E}_q[\log p(x \mid z)]` (one reparameterised sample
-    :math:`z = \mu + \sigma \epsilon`) and the KL-to-prior (analytic where the distributions allow it), per example (B,).
+def elbo_terms(model: GenerativeModel, x: torch.Tensor, posterior: Distribution | None = None,
+               num_samples: int = 1) -> ELBOTerms:
+    r"""Reconstruction :math:`\mathbb{E}_q[\log p(x \mid z)]`, averaged over ``num_samples`` reparameterised
+    samples :math:`z_s = \mu + \sigma \epsilon_s` (one for training), and the KL-to-prior (analytic where the
+    distributions allow it), per example (B,):
+
+    .. math::
+
+        \mathrm{ELBO}(x) \approx \frac{1}{S} \sum_{s=1}^{S} \log p(x \mid z_s) - \mathrm{KL}(q(z \mid x) \,\|\, p(z)).
 
     The analytic KL has less variance than the Monte Carlo ELBO of ``elbo``: this is the form used
-    for training (Kingma & Welling 2014, eq. 10). ``posterior``: :math:`q(z \mid x)` when the caller has
-    already encoded ``x`` (it is encoded here otherwise).
+    for training (Kingma & Welling 2014, eq. 10). ``posterior``: the :math:`q` to evaluate, when it is not
+    the model's own :math:`q(z \mid x)` of ``x`` (e.g. a per-image optimum, ``gaps.optimize_posterior``) or the
+    caller has already encoded ``x``.
     """
+    positive_int("num_samples", num_samples)
     if posterior is None:
         posterior = model.encode(x)
-    z = posterior.rsample()  # (B, latent_dim), differentiable in the encoder's parameters
-    reconstruction = model.decode(z).log_prob(x)
-    return ELBOTerms(reconstruction, kl_to_prior(posterior, model.prior, z))
+    z = posterior.rsample((num_samples,))  # (S, B, latent_dim), differentiable in the encoder's parameters
+    reconstruction = model.decode(z).log_prob(x).mean(dim=0)  # (S, B) => (B,)
+    kl = kl_to_prior(posterior, model.prior, z)
+    # (S, B) Monte Carlo estimates where torch has no closed form for the pair: their mean.
+    return ELBOTerms(reconstruction, kl if kl.shape == reconstruction.shape else kl.mean(dim=0))
 
 
 def _log_weights(model: GenerativeModel, posterior: Distribution, x: torch.Tensor, num_samples: int) -> torch.Tensor:
@@ -213,7 +223,8 @@ def iwae_terms(model: GenerativeModel, x: torch.Tensor, num_samples: int) -> tup
 
 @torch.no_grad()
 def log_likelihood(
-    model: GenerativeModel, x: torch.Tensor, num_samples: int = 1000, max_batch_elements: int = 2**14
+    model: GenerativeModel, x: torch.Tensor, num_samples: int = 1000, max_batch_elements: int = 2**14,
+    proposal: Distribution | None = None,
 ) -> torch.Tensor:
     r"""Importance-sampled estimate of :math:`\log p(x)`, per example (B,), with :math:`q(z \mid x)` as
     the proposal:
@@ -222,12 +233,14 @@ def log_likelihood(
 
         \log p(x) \approx \log \frac{1}{K} \sum_k \frac{p(x, z_k)}{q(z_k \mid x)}, \quad z_k \sim q(z \mid x),
 
-    i.e. ``iwae_bound`` with large :math:`K` (Burda et al. use :math:`K = 5000`). Samples are drawn in chunks of at
-    most ``max_batch_elements`` decoded images and combined with a running log-sum-exp, so memory
-    stays bounded whatever ``num_samples`` is.
+    i.e. ``iwae_bound`` with large :math:`K` (Burda et al. use :math:`K = 5000`). ``proposal``: another
+    :math:`q` (batch shape (B,)) to sample from instead of the encoder's, e.g. a per-image optimum
+    (notebook 11); any :math:`q` gives an estimate whose expectation is a lower bound, a better one a tighter
+    bound. Samples are drawn in chunks of at most ``max_batch_elements`` decoded images and combined with a
+    running log-sum-exp, so memory stays bounded whatever ``num_samples`` is.
     """
     positive_int("num_samples", num_samples)
-    posterior = model.encode(x)
+    posterior = model.encode(x) if proposal is None else proposal
 
     def log_weights(start: int, stop: int) -> torch.Tensor:
         return _log_weights(model, posterior, x, stop - start)  # (k, B)

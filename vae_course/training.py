@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -159,16 +159,14 @@ def fit(
     finite_number("free_bits", free_bits)
     if (kl_warmup_epochs or free_bits) and kind != "elbo":
         raise ValueError(f"kl_warmup_epochs and free_bits change the 'elbo' loss; this run's loss is {kind!r}")
-    if binarized and dequantized:
-        raise ValueError("choose binarized (binary pixels) or dequantized (grey values with noise), not both")
     device = torch.device(device) if device is not None else get_device()
     train_images = _images(train_data, "train_data").to(device)
     test_images = _images(test_data, "test_data").to(device) if test_data is not None else None
+    model.to(device)
     # A conditional model (the CVAE) trains on (image, label) pairs: the labels come with an ImageData.
     conditional = hasattr(model, "given")
-    train_labels = _labels(model, train_data, "train_data", device) if conditional else None
-    test_labels = _labels(model, test_data, "test_data", device) if conditional and test_data is not None else None
-    model.to(device)
+    train_labels = _labels(model, train_data, "train_data") if conditional else None
+    test_labels = _labels(model, test_data, "test_data") if conditional and test_data is not None else None
     # The whole dataset is checked once here, so the training steps may skip encode's value check.
     unit_interval = getattr(model, "likelihood", "bernoulli") != "gaussian"
     check_images(train_images, unit_interval=unit_interval, like=next(model.parameters()))
@@ -204,9 +202,9 @@ def fit(
         start = time.perf_counter()
         totals = None
         with values_already_checked():  # no host synchronisation inside the epoch
-            for step, batch in enumerate(batches(train_images, batch_size, generator=shuffle, binarized=binarized,
-                                                 dequantized=dequantized, labels=train_labels)):
-                x, trained = (batch[0], model.given(batch[1])) if conditional else (batch, model)
+            for step, (x, trained) in enumerate(_model_batches(model, train_images, train_labels, batch_size,
+                                                               generator=shuffle, binarized=binarized,
+                                                               dequantized=dequantized)):
                 weight = _kl_weight(beta, epoch * steps_per_epoch + step, warmup_steps)
                 per_example, metrics = _objective(trained, x, kind, weight, free_bits, num_samples)
                 optimizer.zero_grad(set_to_none=True)
@@ -260,12 +258,19 @@ def evaluate(model: nn.Module, images: torch.Tensor, loss: str = "auto", beta: f
         raise ValueError(f"a {type(model).__name__} is evaluated on (image, label) pairs: pass labels=")
     model.eval()
     totals: dict[str, torch.Tensor] = {}
-    for batch in batches(images, EVAL_BATCH_SIZE, shuffle=False, labels=labels):
-        x, evaluated = (batch[0], model.given(batch[1])) if labels is not None else (batch, model)
+    for x, evaluated in _model_batches(model, images, labels, EVAL_BATCH_SIZE, shuffle=False):
         _, metrics = _objective(evaluated, x, loss, beta, free_bits, num_samples)
         for name, values in metrics.items():
             totals[name] = totals.get(name, 0) + values.sum()
     return {name: total.item() / len(images) for name, total in totals.items()}
+
+
+def _model_batches(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None, batch_size: int,
+                   **options) -> Iterator[tuple[torch.Tensor, nn.Module]]:
+    """``data.batches`` of images, each with the model to apply to it: ``model`` itself, or, given the
+    images' ``labels``, the conditional model with the batch's labels fixed (``CVAE.given``)."""
+    for batch in batches(images, batch_size, labels=labels, **options):
+        yield (batch, model) if labels is None else (batch[0], model.given(batch[1]))
 
 
 def _kl_weight(beta: float, step: int, warmup_steps: float) -> float:
@@ -343,11 +348,12 @@ def _images(data: torch.Tensor | ImageData, name: str) -> torch.Tensor:
     return images
 
 
-def _labels(model: nn.Module, data: torch.Tensor | ImageData, name: str, device: torch.device) -> torch.Tensor:
-    """The labels of ``data`` for a conditional model, checked once (so the steps need not)."""
+def _labels(model: nn.Module, data: torch.Tensor | ImageData, name: str) -> torch.Tensor:
+    """The labels of ``data`` for a conditional model, checked once (so the steps need not), on the
+    model's device."""
     if not isinstance(data, ImageData):
         raise TypeError(f"a {type(model).__name__} trains on images with their labels: pass {name} as an ImageData")
-    return check_labels(data.labels.to(device), model.num_classes, like=next(model.parameters()))
+    return check_labels(data.labels, model.num_classes, like=next(model.parameters()))
 
 
 def _describe_change(key: str, old: object, new: object) -> str:

@@ -99,8 +99,7 @@ class LatentExplorer(widgets.HBox, _Explorer):
         self.reset_button = widgets.Button(description="reset", tooltip="put every slider back to the start code")
         self.reset_button.on_click(self.reset)
         self._connect(model, sliders, on_change)
-        columns = [widgets.VBox(sliders[i:i + 10]) for i in range(0, len(sliders), 10)]  # 10 sliders a column
-        super().__init__([*columns, widgets.VBox([self.image, self.reset_button])])
+        super().__init__([*_columns(sliders), widgets.VBox([self.image, self.reset_button])])
 
     def reset(self, button: widgets.Button | None = None) -> None:
         """Put every slider back to its start value (one redraw per slider that moves)."""
@@ -142,7 +141,7 @@ class LatentExplorer2D(widgets.HBox, _Explorer):
         return "LatentExplorer2D(2 sliders)"
 
 
-class ConditionalExplorer(widgets.HBox, _Explorer):
+class ConditionalExplorer(widgets.VBox, _Explorer):
     r"""For a ``CVAE``: a row of buttons that picks the label :math:`y`, one slider per latent ("style")
     dimension, and the mean image of :math:`p(x \mid z, y)`. Changing the label keeps :math:`z`: the same
     style, another digit. Introduced in notebook 10 (the conditional VAE).
@@ -161,8 +160,7 @@ class ConditionalExplorer(widgets.HBox, _Explorer):
         self.label_picker.observe(self._redraw, names="value")
         sliders = [_slider(i, v, limit, step) for i, v in enumerate(start.tolist())]
         self._connect(model, sliders, on_change)
-        columns = [widgets.VBox(sliders[i:i + 10]) for i in range(0, len(sliders), 10)]  # 10 sliders a column
-        super().__init__([widgets.VBox([self.label_picker, widgets.HBox([*columns, self.image])])])
+        super().__init__([self.label_picker, widgets.HBox([*_columns(sliders), self.image])])
 
     @property
     def label(self) -> int:
@@ -173,6 +171,11 @@ class ConditionalExplorer(widgets.HBox, _Explorer):
 
     def __repr__(self) -> str:
         return f"ConditionalExplorer(label {self.label}, {len(self.sliders)} sliders)"
+
+
+def _columns(sliders: list[widgets.FloatSlider]) -> list[widgets.VBox]:
+    """The sliders in columns of ten."""
+    return [widgets.VBox(sliders[i:i + 10]) for i in range(0, len(sliders), 10)]
 
 
 def _check_code(model: nn.Module, z: torch.Tensor) -> torch.Tensor:

@@ -16,18 +16,12 @@ import torch
 from torch.distributions import Bernoulli
 
 from ..models import Autoencoder
+from ._common import number
 
 __all__ = ["check_exercise_1", "check_exercise_2", "check_exercise_3"]
 
 # Architectures on which exercise 1's formula is tried: deep, shallow, narrowing, and no hidden layer.
 EXERCISE_1_SIZES = ((2, (512, 256)), (20, (400,)), (8, (64, 32, 16)), (3, ()))
-
-
-def _number(answer: object, what: str) -> float:
-    """A Python float from a number, a NumPy scalar or a one-element tensor."""
-    values = torch.as_tensor(answer, dtype=torch.float64)
-    assert values.numel() == 1, f"{what} should be one number, got {values.numel()} numbers"
-    return values.item()
 
 
 def check_exercise_1(count_parameters: Callable[[int, Sequence[int]], int]) -> None:
@@ -114,7 +108,7 @@ def check_exercise_2(answer: tuple[torch.Tensor, float], z_train: torch.Tensor, 
         "your codes' correlation differs from the training codes': use the full covariance matrix "
         "torch.cov(z_train.T), not only the variances")
 
-    rate = _number(hole_rate, "hole_rate")
+    rate = number(hole_rate, "hole_rate")
     expected = (_nearest_distances(codes, reference) > float(tau)).double().mean().item()
     if abs(rate - expected) <= 0.5 / n:
         return
@@ -140,7 +134,7 @@ def check_exercise_3(answer: float, images: torch.Tensor) -> None:
 
     The reference is ``torch.distributions.Bernoulli(probs=x).entropy()`` in float64.
     """
-    value = _number(answer, "answer_3")
+    value = number(answer, "answer_3", finite=False)  # a NaN is a mistake the check names (0 * log 0)
     assert math.isfinite(value), "answer_3 should be a finite number: did a 0 * log(0) give nan? It is 0 (torch.xlogy)"
     x = torch.as_tensor(images).detach().double().cpu()
     num_images, num_pixels = len(x), x[0].numel()

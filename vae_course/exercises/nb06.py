@@ -15,24 +15,13 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from .._checks import NUM_PIXELS
+from ._common import is_close, number, posterior_kl, reference_distortion
 
 __all__ = ["check_exercise_1", "check_exercise_2", "check_exercise_3"]
 
 # Samples of z per image for exercise 3's reference distortion: enough that its own noise is small
 # beside the one-sample estimate the learner reports.
 DISTORTION_SAMPLES = 32
-
-
-def _number(answer: object, what: str) -> float:
-    """A Python float from a number, a NumPy scalar or a one-element tensor."""
-    assert answer is not None and not isinstance(answer, bool), f"{what} should be a number"
-    values = torch.as_tensor(answer, dtype=torch.float64)
-    assert values.numel() == 1, f"{what} should be one number, got {values.numel()} numbers"
-    return values.item()
-
-
-def _close(value: float, candidate: float, rtol: float = 1e-4) -> bool:
-    return abs(value - candidate) <= rtol * abs(candidate) + 1e-9
 
 
 def check_exercise_1(answer: float, nll: torch.Tensor) -> None:
@@ -42,20 +31,20 @@ def check_exercise_1(answer: float, nll: torch.Tensor) -> None:
 
         \text{bits/dim} = \frac{\operatorname{mean}(\text{nll})}{784 \ln 2}.
     """
-    value = _number(answer, "answer_1")
+    value = number(answer, "answer_1")
     nats = torch.as_tensor(nll, dtype=torch.float64).mean().item()  # nats per image
     expected = nats / (NUM_PIXELS * math.log(2))
-    if _close(value, expected):
+    if is_close(value, expected):
         return
-    if _close(value, -expected):
+    if is_close(value, -expected):
         raise AssertionError("wrong sign: the NLL -log p(x) is positive; convert it, not log p(x)")
-    if _close(value, nats / NUM_PIXELS):
+    if is_close(value, nats / NUM_PIXELS):
         raise AssertionError("that is nats per pixel: convert nats to bits too (divide by ln 2)")
-    if _close(value, nats / math.log(2)):
+    if is_close(value, nats / math.log(2)):
         raise AssertionError("that is bits per image: divide by the number of pixels (784) too")
-    if _close(value, nats * math.log(2) / NUM_PIXELS):
+    if is_close(value, nats * math.log(2) / NUM_PIXELS):
         raise AssertionError("you multiplied by ln 2: one bit is ln 2 nats, so bits = nats / ln 2")
-    if _close(value, nats / math.log(10) / NUM_PIXELS):
+    if is_close(value, nats / math.log(10) / NUM_PIXELS):
         raise AssertionError("that is in base 10: bits are base-2 logarithms, bits = nats / ln 2")
     raise AssertionError("take the mean of nll over the images (nats per image), divide by ln 2 (bits), "
                          "then by the 784 pixels")
@@ -102,25 +91,6 @@ def check_exercise_2(answer: torch.Tensor, posterior: torch.distributions.Distri
                          "for every image and dimension, then average over the images (dim=0)")
 
 
-def _reference_terms(model: torch.nn.Module, x: torch.Tensor) -> tuple[float, float, float]:
-    """(mean rate, mean distortion, standard error of a one-sample-per-image mean distortion) on ``x``.
-
-    The rate is the closed form 1/2 sum_d (mu_d^2 + sigma_d^2 - 1 - log sigma_d^2), written out; the
-    distortion -E_q[log p(x|z)] is averaged over DISTORTION_SAMPLES reparameterised samples per image,
-    with a generator of its own, so the learner's random stream is left as it was.
-    """
-    with torch.no_grad():
-        q = model.encode(x)
-        mu, sigma = q.mean, q.stddev  # (N, latent_dim)
-        rate = (0.5 * (mu**2 + sigma**2 - 1 - torch.log(sigma**2))).sum(dim=1)  # (N,)
-        generator = torch.Generator(device=mu.device).manual_seed(0)
-        noise = torch.randn((DISTORTION_SAMPLES, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
-        distortion = -model.decode(mu + sigma * noise).log_prob(x)  # (S, N)
-    # A one-sample estimate per image varies by the within-image spread of -log p(x|z).
-    standard_error = math.sqrt(distortion.var(dim=0).mean().item() / x.shape[0])
-    return rate.mean().item(), distortion.mean().item(), standard_error
-
-
 def check_exercise_3(
     answer: dict,
     x: torch.Tensor,
@@ -145,30 +115,32 @@ def check_exercise_3(
     assert hasattr(model, "encode") and hasattr(model, "prior"), "answer_3['model'] should be the trained VAE"
     assert model.latent_dim == 2, (
         f"the ablation's models have a 2-d latent space, this one has {model.latent_dim}: train VAE(latent_dim=2)")
-    rate = _number(answer["rate"], "answer_3['rate']")
-    distortion = _number(answer["distortion"], "answer_3['distortion']")
-    neg_elbo = _number(answer["neg_elbo"], "answer_3['neg_elbo']")
+    rate = number(answer["rate"], "answer_3['rate']")
+    distortion = number(answer["distortion"], "answer_3['distortion']")
+    neg_elbo = number(answer["neg_elbo"], "answer_3['neg_elbo']")
     num_images = x.shape[0]
-    expected_rate, expected_distortion, standard_error = _reference_terms(model, x)
+    posterior = posterior_kl(model, x)
+    expected_rate = posterior.rate
+    expected_distortion, standard_error = reference_distortion(model, x, posterior, DISTORTION_SAMPLES)
 
-    if not _close(rate, expected_rate, rtol=1e-3):
-        if _close(rate, beta * expected_rate, rtol=1e-3):
+    if not is_close(rate, expected_rate, rtol=1e-3):
+        if is_close(rate, beta * expected_rate, rtol=1e-3):
             raise AssertionError("that is beta * R, the weighted term of the training loss: the rate is the KL itself")
-        if _close(rate, num_images * expected_rate, rtol=1e-3):
+        if is_close(rate, num_images * expected_rate, rtol=1e-3):
             raise AssertionError("that rate is summed over the test images: average it (nats per image)")
-        if _close(rate, expected_rate / math.log(2), rtol=1e-3):
+        if is_close(rate, expected_rate / math.log(2), rtol=1e-3):
             raise AssertionError("that rate is in bits: keep nats, as the ablation table does")
         raise AssertionError("that is not this model's test rate: measure it as the ablation does, "
                              "elbo_terms(model, x_test).rate.mean(), on the binarized test images x_test")
     if abs(distortion - expected_distortion) > 5 * standard_error + 1e-3 * abs(expected_distortion):
-        if _close(distortion, num_images * expected_distortion, rtol=0.05):
+        if is_close(distortion, num_images * expected_distortion, rtol=0.05):
             raise AssertionError("that distortion is summed over the test images: average it (nats per image)")
         raise AssertionError("that is not this model's test distortion: measure it as the ablation does, "
                              "elbo_terms(model, x_test).distortion.mean(), on the binarized test images x_test")
-    if not _close(neg_elbo, distortion + rate, rtol=1e-4):
-        if _close(neg_elbo, distortion + beta * rate, rtol=1e-4):
+    if not is_close(neg_elbo, distortion + rate, rtol=1e-4):
+        if is_close(neg_elbo, distortion + beta * rate, rtol=1e-4):
             raise AssertionError("that is the training loss D + beta R: the -ELBO is D + R, whatever beta trained the model")
-        if _close(neg_elbo, distortion - rate, rtol=1e-4):
+        if is_close(neg_elbo, distortion - rate, rtol=1e-4):
             raise AssertionError("wrong sign: -ELBO = D + R, the KL is added")
         raise AssertionError("the -ELBO is distortion + rate, from the two numbers you measured")
     (rate_small, distortion_small), (rate_large, distortion_large) = smaller_beta, larger_beta

@@ -16,19 +16,11 @@ from collections.abc import Callable
 import torch
 
 from ..latent import interpolate
+from ._common import number, posterior_kl
 
 __all__ = ["EXERCISE_4_BETA", "check_exercise_1", "check_exercise_2", "check_exercise_3", "check_exercise_4"]
 
 EXERCISE_4_BETA = 4.0  # the weight of the KL term in exercise 4
-
-
-def _number(answer: object, what: str) -> float:
-    """A Python float from a number, a NumPy scalar or a one-element tensor."""
-    values = torch.as_tensor(answer, dtype=torch.float64)
-    assert values.numel() == 1, f"{what} should be one number, got {values.numel()} numbers"
-    value = values.item()
-    assert math.isfinite(value), f"{what} should be a finite number"
-    return value
 
 
 def check_exercise_1(answer: float, edge: float) -> None:
@@ -41,7 +33,7 @@ def check_exercise_1(answer: float, edge: float) -> None:
 
     (independent coordinates: multiply). The reference is ``math.erf``, to 1e-4.
     """
-    value = _number(answer, "answer_1")
+    value = number(answer, "answer_1")
     one_axis = math.erf(float(edge) / math.sqrt(2))  # P(|z_1| <= edge) for z_1 ~ N(0, 1)
     expected = one_axis**2
 
@@ -130,14 +122,6 @@ def _inside_share(codes: torch.Tensor, edge: float) -> float:
     return ((codes[:, 0].abs() <= edge) & (codes[:, 1].abs() <= edge)).double().mean().item()
 
 
-def _rate(model: torch.nn.Module, x: torch.Tensor) -> float:
-    """The average over x of KL(q(z|x) || N(0, I)) = 1/2 sum_d (mu_d^2 + sigma_d^2 - 1 - log sigma_d^2), in nats."""
-    with torch.no_grad():
-        posterior = model.encode(x)
-        mu, sigma = posterior.mean.double(), posterior.stddev.double()
-    return (0.5 * (mu**2 + sigma**2 - 1 - 2 * sigma.log())).sum(dim=1).mean().item()
-
-
 def check_exercise_4(answer: tuple[torch.nn.Module, float], model_beta_1: torch.nn.Module, x: torch.Tensor,
                      edge: float) -> None:
     r"""Exercise 4: ``answer = (vae_beta_4, inside_4)``: a 2-d VAE trained like ``model_beta_1`` but with
@@ -154,10 +138,10 @@ def check_exercise_4(answer: tuple[torch.nn.Module, float], model_beta_1: torch.
     assert hasattr(model, "encode"), "the first element of answer_4 should be the VAE you trained with beta=4"
     model_dim = model.encode(x[:1]).mean.shape[-1]
     assert model_dim == 2, f"train a VAE with a 2-d latent space, VAE(latent_dim=2), not {model_dim}-d"
-    assert _rate(model, x) < _rate(model_beta_1, x), (
+    assert posterior_kl(model, x).rate < posterior_kl(model_beta_1, x).rate, (
         "your model's rate (its KL per test image) is not below the beta = 1 model's: a heavier KL term should "
         "lower it; did you pass beta=4 to fit (beta < 1 weights the KL term less)?")
-    value = _number(share, "inside_4")
+    value = number(share, "inside_4")
     with torch.no_grad():
         codes = model.encode(x).mean
         codes_beta_1 = model_beta_1.encode(x).mean

@@ -14,25 +14,12 @@ import math
 import torch
 from torch.distributions import ContinuousBernoulli
 
+from ._common import is_close, number, posterior_kl
+
 __all__ = ["check_exercise_1", "check_exercise_2", "check_exercise_3", "continuous_bernoulli_mean_by_integration"]
 
 # Points of the grid on [0, 1] over which exercise 1's reference integrates x p(x).
 GRID_POINTS = 200_001
-
-
-def _number(answer: object, what: str) -> float:
-    """A Python float from a number, a NumPy scalar or a one-element tensor."""
-    assert answer is not None and not isinstance(answer, bool), f"{what} should be a number"
-    values = torch.as_tensor(answer, dtype=torch.float64)
-    assert values.numel() == 1, (f"{what} should be one number, got {values.numel()} numbers: "
-                                 "average over the images")
-    value = values.item()
-    assert math.isfinite(value), f"{what} should be a finite number"
-    return value
-
-
-def _close(value: float, candidate: float, rtol: float = 1e-4) -> bool:
-    return abs(value - candidate) <= rtol * abs(candidate) + 1e-6
 
 
 def continuous_bernoulli_mean_by_integration(lam: torch.Tensor) -> torch.Tensor:
@@ -98,36 +85,28 @@ def check_exercise_2(answer: float, log_density: torch.Tensor, num_dims: int = 7
     The reference is written in bits: :math:`\log_2 256 - \log_2 p(x) / D` (each pixel's bin has width
     1/256, so a density :math:`p` gives the bin a probability of about :math:`p / 256` per pixel).
     """
-    value = _number(answer, "answer_2")
+    value = number(answer, "answer_2", hint=": average over the images")
     log_p = torch.as_tensor(log_density, dtype=torch.float64).reshape(-1)  # nats per image
     bits_of_the_bins = math.log2(levels)  # -log2 of one bin's width, per pixel
     expected = (bits_of_the_bins - log_p / math.log(2) / num_dims).mean().item()
     nats = log_p.mean().item()
-    if _close(value, expected):
+    if is_close(value, expected):
         return
-    if _close(value, -nats / (num_dims * math.log(2))):
+    if is_close(value, -nats / (num_dims * math.log(2))):
         raise AssertionError("the term D log 256 is missing: a density of x = (k + u) / 256 gives the bin of k a "
                              "probability of about p(x) / 256 per pixel, so add log 256 nats per pixel")
-    if _close(value, (num_dims * math.log(levels - 1) - nats) / (num_dims * math.log(2))):
+    if is_close(value, (num_dims * math.log(levels - 1) - nats) / (num_dims * math.log(2))):
         raise AssertionError("the bins have width 1/256 (x = (k + u) / 256 with 256 values of k): use log 256, not log 255")
-    if _close(value, (num_dims * math.log(levels) - nats) / num_dims):
+    if is_close(value, (num_dims * math.log(levels) - nats) / num_dims):
         raise AssertionError("that is nats per dimension: convert to bits (divide by ln 2)")
-    if _close(value, (num_dims * math.log(levels) - nats) / math.log(2)):
+    if is_close(value, (num_dims * math.log(levels) - nats) / math.log(2)):
         raise AssertionError("that is bits per image: divide by the number of pixels D = 784 too")
-    if _close(value, -expected):
+    if is_close(value, -expected):
         raise AssertionError("wrong sign: bits/dim counts -log P(k), a positive number of bits")
-    if _close(value, (num_dims * math.log(levels) + nats) / (num_dims * math.log(2))):
+    if is_close(value, (num_dims * math.log(levels) + nats) / (num_dims * math.log(2))):
         raise AssertionError("wrong sign of log p(x): bits/dim = (D log 256 - log p(x)) / (D log 2)")
     raise AssertionError("compute (D log 256 - log p(x)) / (D log 2) for each image, with D = 784 and log p(x) "
                          "in nats, then average over the images")
-
-
-def _rate(model: torch.nn.Module, x: torch.Tensor) -> float:
-    r"""Mean over ``x`` of :math:`\frac12 \sum_d (\mu_d^2 + \sigma_d^2 - 1 - \log \sigma_d^2)`, written out."""
-    with torch.no_grad():
-        q = model.encode(x)
-        mu, sigma = q.mean.double(), q.stddev.double()  # (N, latent_dim)
-        return (0.5 * (mu**2 + sigma**2 - 1 - torch.log(sigma**2))).sum(dim=1).mean().item()
 
 
 def check_exercise_3(answer: dict, x: torch.Tensor, rate_of_small_sigma: float, sigma: float = 1.0) -> None:
@@ -151,14 +130,14 @@ def check_exercise_3(answer: dict, x: torch.Tensor, rate_of_small_sigma: float, 
     assert scale not in (None, "per_pixel"), (
         "this model learns its sigma (gaussian_scale=None or 'per_pixel'): fix it, gaussian_scale=1.0")
     assert float(scale) == sigma, f"this model's sigma is fixed at {scale}, not at {sigma:g}: pass gaussian_scale={sigma:g}"
-    rate = _number(answer["rate"], "answer_3['rate']")
-    expected = _rate(model, x)
-    if not _close(rate, expected, rtol=1e-3):
-        if _close(rate, x.shape[0] * expected, rtol=1e-3):
+    rate = number(answer["rate"], "answer_3['rate']", hint=": average over the images")
+    expected = posterior_kl(model, x).rate
+    if not is_close(rate, expected, rtol=1e-3):
+        if is_close(rate, x.shape[0] * expected, rtol=1e-3):
             raise AssertionError("that rate is summed over the test images: average it (nats per image)")
-        if _close(rate, expected / math.log(2), rtol=1e-3):
+        if is_close(rate, expected / math.log(2), rtol=1e-3):
             raise AssertionError("that rate is in bits: keep nats, as the notebook does")
-        if _close(rate, 2 * sigma**2 * expected, rtol=1e-3):
+        if is_close(rate, 2 * sigma**2 * expected, rtol=1e-3):
             raise AssertionError("that is 2 sigma^2 R, the weighted term of the MSE objective: the rate is the KL itself")
         raise AssertionError("that is not this model's test rate: measure it as the notebook does, "
                              "elbo_terms(model, x_test).rate.mean(), on the dequantized test images x_test")

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from .nb06 import _close, _number, _reference_terms
+from ._common import is_close, number, posterior_kl, reference_distortion
+from .nb06 import DISTORTION_SAMPLES
 
 __all__ = ["check_exercise_1", "check_exercise_2"]
 
@@ -84,15 +85,14 @@ def check_exercise_2(
     assert model.latent_dim == latent_dim, (
         f"the collapsed setting has {latent_dim} latent dimensions, this model has {model.latent_dim}: "
         f"train VAE(latent_dim={latent_dim})")
-    units = _number(answer["active_units"], "answer_2['active_units']")
-    rate = _number(answer["rate"], "answer_2['rate']")
-    distortion = _number(answer["distortion"], "answer_2['distortion']")
-    neg_elbo = _number(answer["neg_elbo"], "answer_2['neg_elbo']")
-    expected_rate, expected_distortion, standard_error = _reference_terms(model, x)
-    with torch.no_grad():
-        q = model.encode(x)
-        mu, sigma = q.mean.double(), q.stddev.double()  # (N, latent_dim)
-    kl = 0.5 * (mu**2 + sigma**2 - 1 - torch.log(sigma**2))  # (N, latent_dim)
+    units = number(answer["active_units"], "answer_2['active_units']")
+    rate = number(answer["rate"], "answer_2['rate']")
+    distortion = number(answer["distortion"], "answer_2['distortion']")
+    neg_elbo = number(answer["neg_elbo"], "answer_2['neg_elbo']")
+    posterior = posterior_kl(model, x)  # encoded once: the rate, the free-bits rate and the activity
+    expected_rate = posterior.rate
+    expected_distortion, standard_error = reference_distortion(model, x, posterior, DISTORTION_SAMPLES)
+    mu, kl = posterior.mu, posterior.kl  # (N, latent_dim) each
     free_bits_rate = torch.clamp(kl.mean(dim=0), min=free_bits).sum().item()  # what the training loss charged
     variance = ((mu - mu.mean(dim=0)) ** 2).sum(dim=0) / (len(mu) - 1)  # (latent_dim,)
     expected_units = int((variance > 0.01).sum())
@@ -102,24 +102,24 @@ def check_exercise_2(
             raise AssertionError("that counts the INACTIVE units: count the dimensions whose posterior mean varies "
                                  "over the test images by more than 0.01")
         raise AssertionError("that is not this model's count of active units: active_units(model, x_test)")
-    if not _close(rate, expected_rate, rtol=1e-3):
-        if _close(rate, free_bits_rate, rtol=1e-3):
+    if not is_close(rate, expected_rate, rtol=1e-3):
+        if is_close(rate, free_bits_rate, rtol=1e-3):
             raise AssertionError("that is the free-bits rate, each dimension's KL floored at the free bits: what the "
                                  "training charged, not the rate; report the KL itself, elbo_terms(...).rate.mean()")
-        if _close(rate, beta * expected_rate, rtol=1e-3):
+        if is_close(rate, beta * expected_rate, rtol=1e-3):
             raise AssertionError("that is beta * R, the weighted term of the training loss: the rate is the KL itself")
-        if _close(rate, len(x) * expected_rate, rtol=1e-3):
+        if is_close(rate, len(x) * expected_rate, rtol=1e-3):
             raise AssertionError("that rate is summed over the test images: average it (nats per image)")
         raise AssertionError("that is not this model's test rate: elbo_terms(model, x_test).rate.mean(), on the "
                              "binarized test images x_test")
     if abs(distortion - expected_distortion) > 5 * standard_error + 1e-3 * abs(expected_distortion):
-        if _close(distortion, len(x) * expected_distortion, rtol=0.05):
+        if is_close(distortion, len(x) * expected_distortion, rtol=0.05):
             raise AssertionError("that distortion is summed over the test images: average it (nats per image)")
         raise AssertionError("that is not this model's test distortion: elbo_terms(model, x_test).distortion.mean()")
-    if not _close(neg_elbo, distortion + rate, rtol=1e-4):
-        if _close(neg_elbo, distortion + beta * rate, rtol=1e-4):
+    if not is_close(neg_elbo, distortion + rate, rtol=1e-4):
+        if is_close(neg_elbo, distortion + beta * rate, rtol=1e-4):
             raise AssertionError("that is the training loss D + beta R: the -ELBO is D + R, whatever trained the model")
-        if _close(neg_elbo, distortion + beta * free_bits_rate, rtol=1e-4) or _close(
+        if is_close(neg_elbo, distortion + beta * free_bits_rate, rtol=1e-4) or is_close(
                 neg_elbo, distortion + free_bits_rate, rtol=1e-4):
             raise AssertionError("that adds the free-bits rate: the -ELBO is D + R with the true rate R")
         raise AssertionError("the -ELBO is distortion + rate, from the two numbers you measured")

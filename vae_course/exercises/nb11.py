@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch.distributions import Distribution, MultivariateNormal, kl_divergence
 
+from ._common import number
+
 __all__ = ["check_exercise_1", "check_exercise_2", "check_exercise_3"]
 
 
@@ -25,13 +27,6 @@ def _tensor(answer: object, what: str, shape: tuple[int, ...]) -> torch.Tensor:
         f"{what} should have shape {shape}, one number per image, got {tuple(answer.shape)}: "
         "reduce over the samples (dim=0) only")
     return answer.detach().double().cpu()
-
-
-def _number(answer: object, what: str) -> float:
-    assert answer is not None and not isinstance(answer, bool), f"{what} should be a number"
-    values = torch.as_tensor(answer, dtype=torch.float64)
-    assert values.numel() == 1, f"{what} should be one number, got {values.numel()} numbers"
-    return values.item()
 
 
 def check_exercise_1(answer: torch.Tensor, log_weights: torch.Tensor) -> None:
@@ -83,7 +78,7 @@ def check_exercise_2(answer: tuple, nll_first: torch.Tensor, nll_second: torch.T
     """
     assert isinstance(answer, (tuple, list)) and len(answer) == 2, (
         "answer_2 should be a pair (mean difference, standard error)")
-    difference, error = _number(answer[0], "the mean difference"), _number(answer[1], "the standard error")
+    difference, error = number(answer[0], "the mean difference"), number(answer[1], "the standard error")
     first = torch.as_tensor(nll_first, dtype=torch.float64).cpu().numpy()
     second = torch.as_tensor(nll_second, dtype=torch.float64).cpu().numpy()
     n = len(first)
