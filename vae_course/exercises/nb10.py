@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..probes import accuracy, fit_linear_probe
+from ._common import number
 
 __all__ = ["check_exercise_1", "check_exercise_2", "EXERCISE_2_LATENT_DIM"]
 
@@ -83,18 +84,14 @@ def check_exercise_2(answer: tuple, x_train: torch.Tensor, train_labels: torch.T
     assert hasattr(model, "given") and hasattr(model, "num_classes"), "answer_2[0] should be the trained CVAE"
     assert model.latent_dim == EXERCISE_2_LATENT_DIM, (
         f"this CVAE has a {model.latent_dim}-d code: train CVAE(latent_dim={EXERCISE_2_LATENT_DIM})")
-    assert value is not None and not isinstance(value, bool), "answer_2[1] should be a number, the probe's accuracy"
-    values = torch.as_tensor(value, dtype=torch.float64)
-    assert values.numel() == 1, f"answer_2[1] should be one number, the probe's accuracy, got {values.numel()} numbers"
-    value = values.item()
-    model.eval()
+    value = number(value, "answer_2[1], the probe's accuracy,")
     with torch.no_grad():
         posterior = model.encode(x_test, test_labels.to(x_test.device))
         decoded = model.decode(posterior.mean, test_labels.to(x_test.device))
         neg_log_p = -decoded.log_prob(x_test).mean().item()
     assert neg_log_p < 0.5 * UNTRAINED_NATS, (
         "this CVAE draws the test digits no better than chance: train it with fit(..., binarized=True) first")
-    train_codes, test_codes = _codes(model, x_train, train_labels), _codes(model, x_test, test_labels)
+    train_codes, test_codes = _codes(model, x_train, train_labels), posterior.mean
     probe = fit_linear_probe(train_codes, train_labels.to(train_codes.device), num_classes=model.num_classes)
     expected, _ = accuracy(probe(test_codes).argmax(dim=1), test_labels)
     if abs(value - expected) <= 0.02:
