@@ -207,7 +207,8 @@ class LatentVariableModel(Model):
 
 
 class VAE(LatentVariableModel):
-    r"""The VAE of Kingma & Welling (2014) with MLPs: 784-400-(20 + 20) encoder, 20-400-784 decoder.
+    r"""The VAE of Kingma & Welling (2014) with MLPs of the sizes of the PyTorch example (theirs had 500 tanh units):
+    784-400-(20 + 20) encoder, 20-400-784 decoder, ReLU between.
 
     ``likelihood``: "bernoulli", "continuous_bernoulli" or "gaussian"; ``gaussian_scale`` fixes :math:`\sigma`
     of the Gaussian likelihood, or learns it: one for all pixels when None, one per pixel when "per_pixel";

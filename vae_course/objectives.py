@@ -111,6 +111,7 @@ def free_bits_rate(posterior: Distribution, prior: Distribution, floor: float) -
         \frac{1}{B} \sum_b \tilde R_b = \sum_d \max\left(\lambda, \frac{1}{B} \sum_b \mathrm{KL}_{bd}\right),
         \qquad \mathrm{KL}_{bd} = \mathrm{KL}(q(z_d \mid x_b) \,\|\, p(z_d)).
 
+    Kingma et al. floor groups of dimensions; here each dimension is its own group.
     A dimension whose KL, averaged over the mini-batch, is below :math:`\lambda` costs the constant
     :math:`\lambda` and gets no gradient pushing it further towards the prior: the first :math:`\lambda`
     nats of each dimension are free. Its batch mean is the free-bits rate; above the floor it is the rate.

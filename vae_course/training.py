@@ -124,8 +124,8 @@ def fit(
 
     Two remedies for posterior collapse change the "elbo" loss (notebook 09):
 
-    - ``kl_warmup_epochs=W`` (KL warm-up, Bowman et al. 2016; Sønderby et al. 2016): the weight of the
-      rate rises linearly from 0 to ``beta`` over the first :math:`W` epochs, step by step,
+    - ``kl_warmup_epochs=W`` (KL annealing, Bowman et al. 2016; the linear warm-up of Sønderby et al. 2016):
+      the weight of the rate rises linearly from 0 to ``beta`` over the first :math:`W` epochs, step by step,
       :math:`\beta_t = \beta \min(1, t / (W S))` at step :math:`t` with :math:`S` steps per epoch, then stays
       at ``beta``.
     - ``free_bits=λ`` (Kingma et al. 2016): the rate term is ``objectives.free_bits_rate``, each latent
