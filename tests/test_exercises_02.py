@@ -72,9 +72,10 @@ def test_exercise_1_rejects_and_names_a_typical_mistake(mistake):
     assert mistake in str(error.value)
 
 
-@pytest.mark.parametrize("answer", [None, "-2.3", float("nan"), torch.zeros(2)])
-def test_exercise_1_rejects_what_is_not_one_number(answer):
-    with pytest.raises(AssertionError):
+@pytest.mark.parametrize("answer, message", [(None, "one number"), ("-2.3", "not a number"),
+                                             (float("nan"), "work in logs"), (torch.zeros(2), "2 numbers")])
+def test_exercise_1_rejects_what_is_not_one_number(answer, message):
+    with pytest.raises(AssertionError, match=message):
         nb02.check_exercise_1(answer)
 
 

@@ -29,6 +29,7 @@ def test_exercise_1_accepts_the_exact_gradient():
     ((D_MU, 0.8**2), "chain rule"),  # the inner derivative 2 forgotten
     ((1.5, D_LOG_SIGMA), "d/dmu"),  # mu instead of 2 mu
     ((D_LOG_SIGMA, D_MU), "d/dmu"),  # swapped
+    ((D_MU,), "2 numbers"), ((D_MU, float("nan")), "finite"), (("3.0", "1.28"), "other than numbers"),
 ])
 def test_exercise_1_rejects(mistake, message):
     with pytest.raises(AssertionError, match=message):

@@ -1,28 +1,46 @@
-"""What several exercise checks share: reading a learner's number, comparing numbers, and the
+"""What several exercise checks share: reading a learner's numbers, comparing numbers, and the
 independent references for a VAE's rate and distortion (closed form written out, many samples)."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import NamedTuple
 
 import torch
 
 
-def number(answer: object, what: str, hint: str = "", finite: bool = True) -> float:
-    """A Python float from a number, a NumPy scalar or a one-element tensor, finite unless ``finite=False``
-    (for a check that names the mistake behind a NaN); ``hint`` is added to the message when the answer
-    holds several numbers."""
-    assert answer is not None and not isinstance(answer, bool), f"{what} should be a number"
-    values = torch.as_tensor(answer, dtype=torch.float64)
-    assert values.numel() == 1, f"{what} should be one number, got {values.numel()} numbers{hint}"
-    value = values.item()
-    assert math.isfinite(value) or not finite, f"{what} should be a finite number"
-    return value
+def numbers(answer: object, count: int, what: str, hint: str = "", finite: bool = True,
+            finite_hint: str = "") -> list[float]:
+    """``count`` Python floats from numbers, a NumPy array or a tensor of any shape, finite unless
+    ``finite=False``; the message for a wrong type, a wrong count (``hint`` added) or a NaN or infinity
+    (``finite_hint`` added) names the mistake."""
+    expected = "one number" if count == 1 else f"{count} numbers"
+    values = None
+    if answer is not None and not isinstance(answer, (bool, str)):
+        with contextlib.suppress(TypeError, ValueError, RuntimeError):
+            values = torch.as_tensor(answer, dtype=torch.float64).flatten()
+    if isinstance(answer, (list, tuple)):
+        got = f"a {type(answer).__name__} that holds something other than numbers"
+    else:
+        got = f"{'None' if answer is None else 'a ' + type(answer).__name__}, which is not a number"
+    assert values is not None, f"{what} should be {expected}, got {got}"
+    size = values.numel()
+    assert size == count, f"{what} should be {expected}, got {size} number{'s' * (size != 1)}{hint}"
+    assert not finite or torch.isfinite(values).all(), (
+        f"{what} should be {'a finite number' if count == 1 else 'finite numbers'}, got nan or inf{finite_hint}")
+    return values.tolist()
+
+
+def number(answer: object, what: str, hint: str = "", finite: bool = True, finite_hint: str = "") -> float:
+    """A Python float from a number, a NumPy scalar or a one-element tensor: ``numbers`` of one (a check that
+    names the mistake behind a NaN passes ``finite=False``)."""
+    return numbers(answer, 1, what, hint, finite, finite_hint)[0]
 
 
 def is_close(value: float, target: float, rtol: float = 1e-4, atol: float = 1e-9) -> bool:
-    return abs(value - target) <= rtol * abs(target) + atol
+    """|value - target| <= rtol |target| + atol, for a finite ``target`` (an infinite one matches nothing)."""
+    return math.isfinite(target) and abs(value - target) <= rtol * abs(target) + atol
 
 
 class Posterior(NamedTuple):

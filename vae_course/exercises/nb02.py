@@ -9,7 +9,6 @@ a right answer and with typical mistakes.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -17,6 +16,7 @@ from torch.distributions import Normal
 
 from ..objectives import effective_sample_size
 from ..toy import LinearGaussian
+from ._common import is_close, number
 
 F64 = torch.float64
 
@@ -41,27 +41,9 @@ EXERCISE_4_LOC = -2.3
 EXERCISE_4_SCALE = 0.5
 
 
-def _as_float(answer: object, name: str) -> float:
-    """A Python float from a float, an int or a one-element tensor, with a message for anything else."""
-    if isinstance(answer, torch.Tensor):
-        assert answer.numel() == 1, f"{name} should be one number, not a tensor of shape {tuple(answer.shape)}"
-        answer = answer.item()
-    assert isinstance(answer, (float, int)) and not isinstance(answer, bool), (
-        f"{name} should be a number (a Python float), got {type(answer).__name__}")
-    answer = float(answer)
-    assert math.isfinite(answer), (f"{name} is nan or inf: the terms underflowed or overflowed; work in logs "
-                                   "(torch.logsumexp) or subtract the largest log-term before exponentiating")
-    return answer
-
-
-def _first_match(answer: float, candidates: Sequence[tuple[float, str]], tolerance: float,
-                 relative: bool = False) -> str | None:
-    """The message of the first wrong answer that ``answer`` equals within ``tolerance`` (times the wrong
-    value when ``relative``), else None."""
-    for value, message in candidates:
-        if math.isfinite(value) and abs(answer - value) <= tolerance * (abs(value) if relative else 1.0):
-            return message
-    return None
+# A NaN or an infinity in exercises 1 and 3 comes from exponentiating log-terms of a few hundred nats.
+IN_LOGS = (": the terms underflowed or overflowed; work in logs (torch.logsumexp) or subtract the largest "
+           "log-term before exponentiating")
 
 
 def check_exercise_1(answer: object) -> None:
@@ -80,7 +62,7 @@ def check_exercise_1(answer: object) -> None:
     the scale of ``Normal``, the average over grid points instead of the sum times the spacing, and
     log-terms added instead of combined with log-sum-exp.
     """
-    answer = _as_float(answer, "answer_1")
+    answer = number(answer, "answer_1", finite_hint=IN_LOGS)
     weight = torch.tensor(EXERCISE_1_WEIGHT, dtype=F64)
     bias = torch.tensor(EXERCISE_1_BIAS, dtype=F64)
     x = torch.tensor(EXERCISE_1_X, dtype=F64)
@@ -112,8 +94,8 @@ def check_exercise_1(answer: object) -> None:
         ((both + log_prior).sum().item() + log_spacing,
          "you added the log-terms: the integral sums probabilities, so combine their logs with torch.logsumexp"),
     ]
-    message = _first_match(answer, mistakes, 1e-3)
-    assert message is None, message
+    for wrong, message in mistakes:
+        assert not is_close(answer, wrong, rtol=0, atol=1e-3), message
     assert answer < 0, "for this x, p(x) is below 1, so log p(x) is negative: did you forget to take the log?"
     raise AssertionError("not quite: on the grid, log p(x) = logsumexp_g[log p(x|z_g) + log p(z_g)] + log dz, "
                          "with log p(x|z_g) summed over both coordinates of x")
@@ -128,7 +110,7 @@ def check_exercise_2(answer: object) -> None:
     ``^`` (bitwise XOR, not a power),
     seconds or hours instead of days.
     """
-    answer = _as_float(answer, "answer_2")
+    answer = number(answer, "answer_2")
     n, d, rate = EXERCISE_2_POINTS_PER_AXIS, EXERCISE_2_LATENT_DIM, EXERCISE_2_RATE
     seconds = n**d / rate
     if abs(answer - seconds / SECONDS_PER_DAY) <= 1e-6 * seconds / SECONDS_PER_DAY:
@@ -142,8 +124,8 @@ def check_exercise_2(answer: object) -> None:
         (seconds, "that is in seconds: divide by the seconds in a day"),
         (seconds / 3600, "that is in hours: divide by 24 more"),
     ]
-    message = _first_match(answer, mistakes, 1e-6, relative=True)  # the values span many orders of magnitude
-    assert message is None, message
+    for wrong, message in mistakes:  # relative: the values span many orders of magnitude
+        assert not is_close(answer, wrong, rtol=1e-6, atol=0), message
     raise AssertionError("not quite: the grid has (points per axis) ** (latent dimension) points; divide by the "
                          "points per second, then by the seconds in a day")
 
@@ -156,7 +138,7 @@ def check_exercise_3(answer: object) -> None:
     log-weights used as if they were the weights, the ratio inverted
     (:math:`\sum_k w_k^2 / \left(\sum_k w_k\right)^2`), and anything outside :math:`[1, K]`.
     """
-    answer = _as_float(answer, "answer_3")
+    answer = number(answer, "answer_3", finite_hint=IN_LOGS)
     log_w = torch.tensor(EXERCISE_3_LOG_WEIGHTS, dtype=F64)
     right = effective_sample_size(log_w).item()
     if abs(answer - right) < 1e-6:
@@ -166,8 +148,8 @@ def check_exercise_3(answer: object) -> None:
          "you used the log-weights as weights: exponentiate first, w_k = exp(log w_k - max log w)"),
         (1 / right, "the ratio is upside down: ESS = (sum of w)^2 / (sum of w^2)"),
     ]
-    message = _first_match(answer, mistakes, 1e-6, relative=True)
-    assert message is None, message
+    for wrong, message in mistakes:
+        assert not is_close(answer, wrong, rtol=1e-6, atol=0), message
     assert 1 <= answer <= len(log_w), "an effective sample size lies between 1 and the number of samples K"
     raise AssertionError("not quite: ESS = (sum of w)^2 / (sum of w^2) with w_k = exp(log w_k - max log w)")
 

@@ -16,19 +16,13 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from ..toy.mixture import bimodal_mixture, grid_kl
+from ._common import numbers
 
 __all__ = ["EXERCISE_4_RHO", "EXERCISE_4_SCALES", "check_exercise_1", "check_exercise_2", "check_exercise_3",
            "check_exercise_4"]
 
 EXERCISE_4_RHO = 0.99  # the correlation of exercise 4's target
 EXERCISE_4_SCALES = (1.0, 2.0)  # its marginal standard deviations
-
-
-def _floats(answer: object, count: int, what: str) -> list[float]:
-    values = torch.as_tensor(answer, dtype=torch.float64).flatten()
-    assert values.numel() == count, f"{what} should be {count} numbers, got {values.numel()}"
-    assert torch.isfinite(values).all(), f"{what} should be finite numbers"
-    return values.tolist()
 
 
 def check_exercise_1(kl_normal: Callable[..., torch.Tensor]) -> None:
@@ -71,7 +65,7 @@ def check_exercise_2(answer: Sequence[float]) -> None:
     integral or a closed form both qualify).
     """
     assert len(answer) == 2, "answer_2 should be a pair (KL(q || p), KL(p || q))"
-    got_q_p, got_p_q = _floats(answer, 2, "answer_2")
+    got_q_p, got_p_q = numbers(answer, 2, "answer_2")
     p_ex = Normal(torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))
     q_ex = Normal(torch.tensor(2.0, dtype=torch.float64), torch.tensor(0.5, dtype=torch.float64))
     kl_q_p, kl_p_q = kl_divergence(q_ex, p_ex).item(), kl_divergence(p_ex, q_ex).item()
@@ -98,7 +92,7 @@ def check_exercise_3(answer: Sequence[float]) -> None:
     KL at :math:`s (1 - 0.002)` and at :math:`s (1 + 0.002)`, so :math:`s` lies within 0.1 % of the minimiser.
     """
     assert len(answer) == 2, "answer_3 should be a pair (forward_scale, reverse_scale)"
-    forward_scale, reverse_scale = _floats(answer, 2, "answer_3")
+    forward_scale, reverse_scale = numbers(answer, 2, "answer_3")
     assert forward_scale > 0 and reverse_scale > 0, "standard deviations are positive"
     if abs(forward_scale - 2) < 1e-3 * 2:
         raise AssertionError("the forward scale you gave is the variance: the answer is a standard deviation")
@@ -125,7 +119,7 @@ def check_exercise_4(answer: Sequence[float]) -> None:
     The reference is Bishop's closed form :math:`s_i^2 = 1 / \Lambda_{ii}`, :math:`\Lambda = \Sigma^{-1}`
     computed by ``torch.linalg.inv``; the fit must agree to 0.1 %.
     """
-    got = torch.tensor(_floats(answer, 2, "answer_4"), dtype=torch.float64)
+    got = torch.tensor(numbers(answer, 2, "answer_4"), dtype=torch.float64)
     std = torch.tensor(EXERCISE_4_SCALES, dtype=torch.float64)
     correlation = torch.tensor([[1.0, EXERCISE_4_RHO], [EXERCISE_4_RHO, 1.0]], dtype=torch.float64)
     covariance = correlation * std[:, None] * std[None, :]

@@ -9,11 +9,13 @@ checks run in ``tests/test_exercises_04.py`` on synthetic models.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 from torch.distributions import MultivariateNormal, kl_divergence
 
 from ..toy.linear_gaussian import LinearGaussian, analytic_elbo
+from ._common import is_close, number
 
 EXERCISE_1_SHIFT = (0.5, -0.5)  # delta of exercise 1: along the posterior's long axis
 EXERCISE_2_SAMPLES = 100_000  # the fewest prior samples exercise 2 asks for
@@ -21,26 +23,12 @@ EXERCISE_3_BETA = 2.0  # the weight on the KL term in exercise 3
 EXERCISE_3_TOLERANCE = 0.2  # relative: a few hundred noisy gradient steps land within a few per cent
 
 
-def _close(answer: float, target: float, relative: float = 1e-3, absolute: float = 1e-4) -> bool:
-    return abs(answer - target) <= absolute + relative * abs(target)
-
-
-def _number(answer: object, what: str) -> float:
-    assert not isinstance(answer, (str, bool)), f"{what} should be a number, not {type(answer).__name__}"
-    try:
-        value = float(answer)  # a float, a 0-d tensor or a 1-element array
-    except (TypeError, ValueError):
-        raise AssertionError(f"{what} should be one number (a float), got {type(answer).__name__}") from None
-    assert math.isfinite(value), f"{what} should be a finite number of nats, got {value}"
-    return value
-
-
 def check_exercise_1(answer: float, posterior: MultivariateNormal) -> None:
     r"""Exercise 1: the gap :math:`\log p(x) - \mathrm{ELBO}(q)` of :math:`q = \mathcal{N}(\mu + \delta, S)`,
     the exact posterior :math:`\mathcal{N}(\mu, S)` moved by :math:`\delta = (0.5, -0.5)`. By identity (3) the
     gap is :math:`\mathrm{KL}(q \,\|\, p(z \mid x))`; for two Gaussians with the same covariance it is
     :math:`\frac{1}{2} \delta^\top S^{-1} \delta`, in nats."""
-    answer = _number(answer, "answer_1")
+    answer = number(answer, "answer_1")
     mean, covariance = posterior.mean, posterior.covariance_matrix
     delta = torch.tensor(EXERCISE_1_SHIFT, dtype=mean.dtype, device=mean.device)
 
@@ -48,16 +36,17 @@ def check_exercise_1(answer: float, posterior: MultivariateNormal) -> None:
         return kl_divergence(MultivariateNormal(mean + shift, covariance), posterior).item()
 
     expected = gap(delta)
+    close = partial(is_close, answer, rtol=1e-3, atol=1e-4)
     assert answer >= 0, ("the gap log p(x) - ELBO is a KL divergence, never negative: you have the wrong sign "
                          "(ELBO - log p(x)), or you entered the ELBO itself")
-    if _close(answer, expected):
+    if close(expected):
         return
-    assert not _close(answer, gap(delta.abs())), (
+    assert not close(gap(delta.abs())), (
         "that is the gap of the shift (0.5, 0.5), the row of section 2's table; this exercise shifts by (0.5, -0.5)")
-    assert not _close(answer, 0.5 * (delta @ covariance @ delta).item()), (
+    assert not close(0.5 * (delta @ covariance @ delta).item()), (
         "you used the covariance S where the formula needs its inverse: 1/2 delta^T S^-1 delta (the precision)")
-    assert not _close(answer, 2 * expected), "you dropped the factor 1/2 of 1/2 delta^T S^-1 delta"
-    assert not _close(answer, expected / math.log(2)), "that is in bits (log base 2): the course works in nats"
+    assert not close(2 * expected), "you dropped the factor 1/2 of 1/2 delta^T S^-1 delta"
+    assert not close(expected / math.log(2)), "that is in bits (log base 2): the course works in nats"
     raise AssertionError("not the gap of q = N(mean + (0.5, -0.5), S): compute log_evidence - analytic_elbo(model, q, x) "
                          "with q = MultivariateNormal(posterior.mean + delta, posterior.covariance_matrix), "
                          "or 1/2 delta^T S^-1 delta by hand")
@@ -80,7 +69,7 @@ def check_exercise_2(answer: float, model: LinearGaussian, x: torch.Tensor) -> N
     :math:`\mathbb{E}_{p(z)}[\log p(x \mid z)]` (the KL-to-prior term is zero), from at least 100,000 prior samples.
     It must lie within five standard errors of such
     an estimate of the closed form ``analytic_elbo(model, p(z), x)``."""
-    answer = _number(answer, "answer_2")
+    answer = number(answer, "answer_2")
     zeros = torch.zeros(model.latent_dim, dtype=model.weight.dtype, device=model.weight.device)
     prior = MultivariateNormal(zeros, torch.diag_embed(torch.ones_like(zeros)))
     expected = analytic_elbo(model, prior, x).item()  # reconstruction only: KL(p(z) || p(z)) = 0
@@ -113,7 +102,7 @@ def check_exercise_3(answer: float, model: LinearGaussian, x: torch.Tensor) -> N
 
     the exact posterior of the same model with noise variance :math:`\beta \sigma^2`. The answer must be
     within 20 % of :math:`\mathrm{KL}(r \,\|\, p(z \mid x))`, the gap of that :math:`q`."""
-    answer = _number(answer, "answer_3")
+    answer = number(answer, "answer_3")
     posterior = model.posterior(x)
 
     def optimum(beta: float) -> MultivariateNormal:
@@ -152,7 +141,7 @@ def check_exercise_4(answer: int) -> None:
     r"""Exercise 4: the beta that averaging the reconstruction over every value of a 32x32 RGB image
     implies. :math:`\text{mean-recon} - \mathrm{KL} = \frac{1}{n} (\text{sum-recon} - n \, \mathrm{KL})`, so
     averaging over :math:`n` values is :math:`\beta = n`, with :math:`n` = height x width x channels."""
-    value = _number(answer, "answer_4")
+    value = number(answer, "answer_4")
     assert value == int(value), f"beta here is a count of values per image, a whole number; you have {value}"
     assert value != 32 * 32, "each pixel has three colour values, and the average runs over all of them"
     assert value != 28 * 28, "784 is for 28x28 grey images; count the values of a 32x32x3 image"

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch.distributions import Normal
 
+from ._common import number, numbers
+
 __all__ = ["EXERCISE_1_MU", "EXERCISE_1_SIGMA", "EXERCISE_4_MU", "EXERCISE_4_SIGMA", "check_exercise_1",
            "check_exercise_2", "check_exercise_3", "check_exercise_4"]
 
@@ -22,18 +24,11 @@ EXERCISE_1_MU, EXERCISE_1_SIGMA = 1.5, 0.8  # q = N(1.5, 0.8^2) in exercise 1
 EXERCISE_4_MU, EXERCISE_4_SIGMA = 3.0, 0.5  # q = N(3, 0.5^2) in exercise 4 (the notebook's q has mu = 1)
 
 
-def _floats(answer: object, count: int, what: str) -> list[float]:
-    values = torch.as_tensor(answer, dtype=torch.float64).flatten()
-    assert values.numel() == count, f"{what} should be {count} numbers, got {values.numel()}"
-    assert torch.isfinite(values).all(), f"{what} should be finite numbers"
-    return values.tolist()
-
-
 def check_exercise_1(answer: Sequence[float]) -> None:
     r"""Exercise 1: ``answer = (d_mu, d_log_sigma)``, the exact gradient of
     :math:`\mathbb{E}_q[z^2] = \mu^2 + \sigma^2` for :math:`q = \mathcal{N}(1.5, 0.8^2)`, with respect to
     :math:`\mu` and :math:`\log \sigma`. The reference is autograd through that closed form."""
-    d_mu, d_log_sigma = _floats(answer, 2, "answer_1")
+    d_mu, d_log_sigma = numbers(answer, 2, "answer_1")
     mu = torch.tensor(EXERCISE_1_MU, dtype=torch.float64, requires_grad=True)
     log_sigma = torch.tensor(math.log(EXERCISE_1_SIGMA), dtype=torch.float64, requires_grad=True)
     exact_mu, exact_log_sigma = (g.item() for g in torch.autograd.grad(mu**2 + torch.exp(2 * log_sigma),
@@ -77,7 +72,7 @@ def check_exercise_3(answer: Sequence[float]) -> None:
     r"""Exercise 3: ``answer = (pathwise, exact)`` for :math:`z = \mathbb{1}[u < p]`, :math:`p = 0.3`: the
     derivative :math:`dz/dp` at fixed :math:`u` (0: a step function is flat off its step) and
     :math:`\frac{d}{dp} \mathbb{E}[z] = \frac{d}{dp} p = 1`."""
-    pathwise, exact = _floats(answer, 2, "answer_3")
+    pathwise, exact = numbers(answer, 2, "answer_3")
     assert abs(pathwise) < 1e-9, (
         "for a fixed u, 1[u < p] is a step function of p: flat on both sides of p = u, so its derivative is 0")
     if abs(exact - 0.3) < 1e-9:
@@ -100,7 +95,7 @@ def check_exercise_4(answer: float) -> None:
     :math:`\frac{\partial}{\partial \mu} \mathbb{E}[z^2]` with :math:`q = \mathcal{N}(3, 0.5^2)`, measured by Monte
     Carlo from one-sample terms. The reference is the exact ratio by
     Gauss-Hermite quadrature; a measurement from 100,000 samples or more agrees to 5 %."""
-    (ratio,) = _floats(answer, 1, "answer_4")
+    ratio = number(answer, "answer_4")
     score, pathwise = _one_sample_variances(EXERCISE_4_MU, EXERCISE_4_SIGMA)
     close = lambda got, right: abs(got / right - 1) < 0.05  # noqa: E731
     if close(ratio, pathwise / score):
