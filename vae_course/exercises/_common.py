@@ -1,13 +1,19 @@
-"""What several exercise checks share: reading a learner's numbers, comparing numbers, and the
-independent references for a VAE's rate and distortion (closed form written out, many samples)."""
+"""What several exercise checks share: reading a learner's numbers, comparing numbers, the independent
+references for a VAE's rate and distortion (closed form written out, many samples), and the check of a
+measured rate, distortion and -ELBO that notebooks 06 and 09 both ask for."""
 
 from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
+
+# Samples of z per image for a reference distortion: enough that its own noise is small beside the
+# one-sample estimate the learner reports.
+DISTORTION_SAMPLES = 32
 
 
 def numbers(answer: object, count: int, what: str, hint: str = "", finite: bool = True,
@@ -66,7 +72,7 @@ def posterior_kl(model: torch.nn.Module, x: torch.Tensor) -> Posterior:
 
 
 def reference_distortion(model: torch.nn.Module, x: torch.Tensor, posterior: Posterior,
-                         samples: int = 32) -> tuple[float, float]:
+                         samples: int = DISTORTION_SAMPLES) -> tuple[float, float]:
     """(mean distortion -E_q[log p(x|z)] over ``samples`` reparameterised samples per image, the standard
     error of a one-sample-per-image mean distortion). A generator of its own leaves the learner's random
     stream as it was."""
@@ -77,3 +83,49 @@ def reference_distortion(model: torch.nn.Module, x: torch.Tensor, posterior: Pos
         distortion = -model.decode(mu + sigma * noise).log_prob(x)  # (S, N)
     # A one-sample estimate per image varies by the within-image spread of -log p(x|z).
     return distortion.mean().item(), math.sqrt(distortion.var(dim=0).mean().item() / x.shape[0])
+
+
+def check_rate_distortion(name: str, answer: dict, x: torch.Tensor, posterior: Posterior, beta: float,
+                          how_to_measure: str, rate_mistakes: Sequence[tuple[float, str]] = (),
+                          neg_elbo_mistakes: Sequence[tuple[float, str]] = ()) -> tuple[float, float]:
+    r"""The test rate :math:`R`, distortion :math:`D` and :math:`-\mathrm{ELBO} = D + R` of ``answer["model"]``
+    on the images ``x`` (notebooks 06 and 09): ``answer``'s "rate", "distortion" and "neg_elbo", each a mean
+    over the images in nats per image. Returns (R, D).
+
+    The reference rate is ``posterior``'s closed form (``posterior_kl(model, x)``), the reference distortion
+    ``reference_distortion`` within five standard errors of a one-sample estimate. The model was trained with
+    weight ``beta`` on :math:`R`. Each mistake is (a wrong value, its message): ``rate_mistakes`` are tried
+    before :math:`\beta R` and :math:`R` summed over the images, ``neg_elbo_mistakes`` (the wrong term added to
+    :math:`D` in place of :math:`R`) after :math:`D + \beta R` and :math:`D - R`. ``how_to_measure`` begins the
+    method named for a wrong rate or distortion, e.g. "measure it as the ablation does,".
+    """
+    rate = number(answer["rate"], f"{name}['rate']")
+    distortion = number(answer["distortion"], f"{name}['distortion']")
+    neg_elbo = number(answer["neg_elbo"], f"{name}['neg_elbo']")
+    num_images = x.shape[0]
+    expected_distortion, standard_error = reference_distortion(answer["model"], x, posterior)
+
+    def method(term: str) -> str:
+        return f"{how_to_measure} elbo_terms(model, x_test).{term}.mean(), on the binarized test images x_test"
+
+    if not is_close(rate, posterior.rate, rtol=1e-3):
+        for wrong, message in [
+            *rate_mistakes,
+            (beta * posterior.rate, "that is beta * R, the weighted term of the training loss: the rate is the KL itself"),
+            (num_images * posterior.rate, "that rate is summed over the test images: average it (nats per image)"),
+        ]:
+            assert not is_close(rate, wrong, rtol=1e-3), message
+        raise AssertionError(f"that is not this model's test rate: {method('rate')}")
+    if abs(distortion - expected_distortion) > 5 * standard_error + 1e-3 * abs(expected_distortion):
+        assert not is_close(distortion, num_images * expected_distortion, rtol=0.05), (
+            "that distortion is summed over the test images: average it (nats per image)")
+        raise AssertionError(f"that is not this model's test distortion: {method('distortion')}")
+    if not is_close(neg_elbo, distortion + rate, rtol=1e-4):
+        for wrong, message in [
+            (beta * rate, "that is the training loss D + beta R: the -ELBO is D + R, whatever trained the model"),
+            (-rate, "wrong sign: the -ELBO is distortion + rate, D + R, the KL is added"),
+            *neg_elbo_mistakes,
+        ]:
+            assert not is_close(neg_elbo, distortion + wrong, rtol=1e-4), message
+        raise AssertionError("the -ELBO is distortion + rate, from the two numbers you measured")
+    return rate, distortion

@@ -15,13 +15,9 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from .._checks import NUM_PIXELS
-from ._common import is_close, number, posterior_kl, reference_distortion
+from ._common import check_rate_distortion, is_close, number, posterior_kl
 
 __all__ = ["check_exercise_1", "check_exercise_2", "check_exercise_3"]
-
-# Samples of z per image for exercise 3's reference distortion: enough that its own noise is small
-# beside the one-sample estimate the learner reports.
-DISTORTION_SAMPLES = 32
 
 
 def check_exercise_1(answer: float, nll: torch.Tensor) -> None:
@@ -115,34 +111,10 @@ def check_exercise_3(
     assert hasattr(model, "encode") and hasattr(model, "prior"), "answer_3['model'] should be the trained VAE"
     assert model.latent_dim == 2, (
         f"the ablation's models have a 2-d latent space, this one has {model.latent_dim}: train VAE(latent_dim=2)")
-    rate = number(answer["rate"], "answer_3['rate']")
-    distortion = number(answer["distortion"], "answer_3['distortion']")
-    neg_elbo = number(answer["neg_elbo"], "answer_3['neg_elbo']")
-    num_images = x.shape[0]
     posterior = posterior_kl(model, x)
-    expected_rate = posterior.rate
-    expected_distortion, standard_error = reference_distortion(model, x, posterior, DISTORTION_SAMPLES)
-
-    if not is_close(rate, expected_rate, rtol=1e-3):
-        if is_close(rate, beta * expected_rate, rtol=1e-3):
-            raise AssertionError("that is beta * R, the weighted term of the training loss: the rate is the KL itself")
-        if is_close(rate, num_images * expected_rate, rtol=1e-3):
-            raise AssertionError("that rate is summed over the test images: average it (nats per image)")
-        if is_close(rate, expected_rate / math.log(2), rtol=1e-3):
-            raise AssertionError("that rate is in bits: keep nats, as the ablation table does")
-        raise AssertionError("that is not this model's test rate: measure it as the ablation does, "
-                             "elbo_terms(model, x_test).rate.mean(), on the binarized test images x_test")
-    if abs(distortion - expected_distortion) > 5 * standard_error + 1e-3 * abs(expected_distortion):
-        if is_close(distortion, num_images * expected_distortion, rtol=0.05):
-            raise AssertionError("that distortion is summed over the test images: average it (nats per image)")
-        raise AssertionError("that is not this model's test distortion: measure it as the ablation does, "
-                             "elbo_terms(model, x_test).distortion.mean(), on the binarized test images x_test")
-    if not is_close(neg_elbo, distortion + rate, rtol=1e-4):
-        if is_close(neg_elbo, distortion + beta * rate, rtol=1e-4):
-            raise AssertionError("that is the training loss D + beta R: the -ELBO is D + R, whatever beta trained the model")
-        if is_close(neg_elbo, distortion - rate, rtol=1e-4):
-            raise AssertionError("wrong sign: -ELBO = D + R, the KL is added")
-        raise AssertionError("the -ELBO is distortion + rate, from the two numbers you measured")
+    bits = (posterior.rate / math.log(2), "that rate is in bits: keep nats, as the ablation table does")
+    rate, distortion = check_rate_distortion("answer_3", answer, x, posterior, beta, "measure it as the ablation does,",
+                                             rate_mistakes=[bits])
     (rate_small, distortion_small), (rate_large, distortion_large) = smaller_beta, larger_beta
     assert rate_large < rate < rate_small, (
         "its rate is not between the beta = 1 and the larger-beta models': train it as they were, "

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from ._common import is_close, number, posterior_kl, reference_distortion
-from .nb06 import DISTORTION_SAMPLES
+from ._common import check_rate_distortion, number, posterior_kl
 
 __all__ = ["check_exercise_1", "check_exercise_2"]
 
@@ -86,12 +85,7 @@ def check_exercise_2(
         f"the collapsed setting has {latent_dim} latent dimensions, this model has {model.latent_dim}: "
         f"train VAE(latent_dim={latent_dim})")
     units = number(answer["active_units"], "answer_2['active_units']")
-    rate = number(answer["rate"], "answer_2['rate']")
-    distortion = number(answer["distortion"], "answer_2['distortion']")
-    neg_elbo = number(answer["neg_elbo"], "answer_2['neg_elbo']")
     posterior = posterior_kl(model, x)  # encoded once: the rate, the free-bits rate and the activity
-    expected_rate = posterior.rate
-    expected_distortion, standard_error = reference_distortion(model, x, posterior, DISTORTION_SAMPLES)
     mu, kl = posterior.mu, posterior.kl  # (N, latent_dim) each
     free_bits_rate = torch.clamp(kl.mean(dim=0), min=free_bits).sum().item()  # what the training loss charged
     variance = ((mu - mu.mean(dim=0)) ** 2).sum(dim=0) / (len(mu) - 1)  # (latent_dim,)
@@ -102,27 +96,12 @@ def check_exercise_2(
             raise AssertionError("that counts the INACTIVE units: count the dimensions whose posterior mean varies "
                                  "over the test images by more than 0.01")
         raise AssertionError("that is not this model's count of active units: active_units(model, x_test)")
-    if not is_close(rate, expected_rate, rtol=1e-3):
-        if is_close(rate, free_bits_rate, rtol=1e-3):
-            raise AssertionError("that is the free-bits rate, each dimension's KL floored at the free bits: what the "
-                                 "training charged, not the rate; report the KL itself, elbo_terms(...).rate.mean()")
-        if is_close(rate, beta * expected_rate, rtol=1e-3):
-            raise AssertionError("that is beta * R, the weighted term of the training loss: the rate is the KL itself")
-        if is_close(rate, len(x) * expected_rate, rtol=1e-3):
-            raise AssertionError("that rate is summed over the test images: average it (nats per image)")
-        raise AssertionError("that is not this model's test rate: elbo_terms(model, x_test).rate.mean(), on the "
-                             "binarized test images x_test")
-    if abs(distortion - expected_distortion) > 5 * standard_error + 1e-3 * abs(expected_distortion):
-        if is_close(distortion, len(x) * expected_distortion, rtol=0.05):
-            raise AssertionError("that distortion is summed over the test images: average it (nats per image)")
-        raise AssertionError("that is not this model's test distortion: elbo_terms(model, x_test).distortion.mean()")
-    if not is_close(neg_elbo, distortion + rate, rtol=1e-4):
-        if is_close(neg_elbo, distortion + beta * rate, rtol=1e-4):
-            raise AssertionError("that is the training loss D + beta R: the -ELBO is D + R, whatever trained the model")
-        if is_close(neg_elbo, distortion + beta * free_bits_rate, rtol=1e-4) or is_close(
-                neg_elbo, distortion + free_bits_rate, rtol=1e-4):
-            raise AssertionError("that adds the free-bits rate: the -ELBO is D + R with the true rate R")
-        raise AssertionError("the -ELBO is distortion + rate, from the two numbers you measured")
+    floored = ("that is the free-bits rate, each dimension's KL floored at the free bits: what the training charged, "
+               "not the rate; report the KL itself, elbo_terms(...).rate.mean()")
+    adds_floored = "that adds the free-bits rate: the -ELBO is D + R with the true rate R"
+    rate, distortion = check_rate_distortion(
+        "answer_2", answer, x, posterior, beta, "measure it with", rate_mistakes=[(free_bits_rate, floored)],
+        neg_elbo_mistakes=[(beta * free_bits_rate, adds_floored), (free_bits_rate, adds_floored)])
     (rate_collapsed, distortion_collapsed), (rate_rescued, distortion_rescued) = collapsed, rescued
     retrain = (f"VAE(latent_dim={latent_dim}) after torch.manual_seed(0), fit(..., epochs=NUM_EPOCHS, binarized=True, "
                f"beta={beta:g}, free_bits={free_bits:g})")
