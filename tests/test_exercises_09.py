@@ -14,6 +14,8 @@ import torch
 from vae_course.exercises import nb09
 from vae_course.models import VAE
 
+from _exercise_refs import bernoulli_distortion, encoder_kl
+
 # --- exercise 1: the slopes between neighbouring models ---------------------------------------------------
 
 BETAS = [0.1, 0.5, 1.0, 4.0]
@@ -80,18 +82,10 @@ def synthetic_setup():
         model.encoder[1][-1].weight[:4] *= 20  # their means move with the image: active units
     generator = torch.Generator().manual_seed(1)
     synthetic_x = (torch.rand(64, 1, 28, 28, generator=generator) < 0.2).float()
-    with torch.no_grad():
-        out = model.encoder(synthetic_x).numpy().astype(np.float64)  # (64, 64): means, then log-variances
-        mu, logvar = out[:, :LATENT], out[:, LATENT:]
-        kl = 0.5 * (mu**2 + np.exp(logvar) - 1 - logvar)  # (64, LATENT)
-        eps = np.random.default_rng(2).standard_normal((100, 64, LATENT))
-        z = mu + np.exp(0.5 * logvar) * eps
-        logits = model.decoder(torch.from_numpy(z).float()).numpy().astype(np.float64).reshape(100, 64, 784)
-    x = synthetic_x.numpy().reshape(1, 64, 784)
-    log_p = x * -np.logaddexp(0, -logits) + (1 - x) * -np.logaddexp(0, logits)
+    mu, logvar, kl = encoder_kl(model, synthetic_x)  # (64, LATENT) each
     values = {
         "rate": kl.sum(axis=1).mean(),
-        "distortion": -log_p.sum(axis=2).mean(),
+        "distortion": bernoulli_distortion(model, synthetic_x, mu, logvar),
         "free_bits_rate": np.maximum(kl.mean(axis=0), FLOOR).sum(),
         "active_units": int((mu.var(axis=0, ddof=1) > 0.01).sum()),
     }
