@@ -151,3 +151,83 @@ def test_exercise_2_rejects_the_wrong_latent_size(synthetic_setup):
     _, x, values = synthetic_setup
     with pytest.raises(AssertionError, match="32 latent dimensions"):
         check(synthetic_answer(VAE(latent_dim=20), values), x, values)
+
+
+# --- exercise 3: a floor on the batch's mean rate -----------------------------------------------------------
+
+def right_floor(rate, floor):
+    return torch.clamp(rate.mean(), min=floor)
+
+
+@pytest.mark.parametrize("total_floor", [
+    right_floor,
+    lambda rate, floor: torch.maximum(rate.mean(), torch.tensor(floor)),
+    lambda rate, floor: floor + torch.nn.functional.relu(rate.mean() - floor),
+    lambda rate, floor: torch.where(rate.mean() > floor, rate.mean(), torch.full((), floor)),
+])
+def test_exercise_3a_accepts_the_floor_on_the_mean_rate(total_floor):
+    nb09.check_exercise_3a(total_floor)
+
+
+@pytest.mark.parametrize("total_floor, message", [
+    (lambda rate, floor: torch.clamp(rate, min=floor).mean(), "each image's rate"),
+    (lambda rate, floor: torch.clamp(rate.sum(), min=floor), "summed rate"),
+    (lambda rate, floor: torch.clamp(rate.mean(), max=floor), "smaller of the two"),
+    (lambda rate, floor: torch.clamp(rate, min=floor), "one number for the whole batch"),
+    (lambda rate, floor: max(floor, rate.mean().item()), "tensor that carries the gradient"),
+    (lambda rate, floor: max(floor, rate.mean()), "tensor that carries the gradient"),  # a float when the floor wins
+    (lambda rate, floor: torch.tensor(max(floor, rate.mean().item()), requires_grad=True), "not its gradient"),
+    (lambda rate, floor: torch.tensor(max(floor, rate.mean().item())), "lost its gradient"),
+    (lambda rate, floor: torch.clamp(rate.mean(), min=floor) + 0.5, "larger of floor and rate.mean"),
+])
+def test_exercise_3a_rejects_typical_mistakes(total_floor, message):
+    with pytest.raises(AssertionError, match=message):
+        nb09.check_exercise_3a(total_floor)
+
+
+def test_exercise_3a_rejects_a_value_right_only_where_the_floor_does_not_bind():
+    # Right above the floor, but no gradient there: the rate would never be pushed down again.
+    with pytest.raises(AssertionError, match="not its gradient"):
+        nb09.check_exercise_3a(lambda rate, floor: torch.clamp(rate.mean(), min=floor).detach().requires_grad_())
+
+
+def check_3(answer, x, values, collapsed_below=2.0, floor_above=0.5):
+    """Exercise 3's check with the bracket placed around the synthetic model's own rate."""
+    nb09.check_exercise_3(answer, x, collapsed_rate=values["rate"] - collapsed_below,
+                          floor=values["rate"] + floor_above, latent_dim=LATENT)
+
+
+def answer_3(model, values, **changes):
+    return {"model": model, "active_units": values["active_units"], "rate": values["rate"], **changes}
+
+
+def test_exercise_3_accepts_the_measured_numbers(synthetic_setup):
+    model, x, values = synthetic_setup
+    check_3(answer_3(model, values), x, values)
+    check_3(answer_3(model, values, rate=torch.tensor(values["rate"]), active_units=np.int64(values["active_units"])),
+            x, values)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda v: {"rate": 64 * v["rate"]}, "summed over the test images"),
+    (lambda v: {"rate": v["free_bits_rate"]}, "not this model's test rate"),
+    (lambda v: {"active_units": LATENT - v["active_units"]}, "INACTIVE"),
+    (lambda v: {"active_units": v["active_units"] + 1}, "count of active units"),
+    (lambda v: {"rate": "12"}, "one number"),
+])
+def test_exercise_3_rejects_typical_mistakes(synthetic_setup, change, message):
+    model, x, values = synthetic_setup
+    with pytest.raises(AssertionError, match=message):
+        check_3(answer_3(model, values, **change(values)), x, values)
+
+
+def test_exercise_3_rejects_a_collapsed_model_and_one_above_the_floor(synthetic_setup):
+    model, x, values = synthetic_setup
+    with pytest.raises(AssertionError, match="collapsed"):
+        check_3(answer_3(model, values), x, values, collapsed_below=0.5)
+    with pytest.raises(AssertionError, match="well above the floor"):
+        check_3(answer_3(model, values), x, values, floor_above=-1.5)
+    with pytest.raises(AssertionError, match="lacks the key"):
+        check_3({"model": model, "rate": values["rate"]}, x, values)
+    with pytest.raises(AssertionError, match="32 latent dimensions"):
+        check_3(answer_3(VAE(latent_dim=20), values), x, values)

@@ -5,16 +5,20 @@ number, and returns ``None`` for a right answer. The references do not repeat wh
 the learner to write: exercise 1's slopes come from ``torch.diff`` of the points, exercise 2's rate
 from the closed-form Gaussian KL written out on the encoder's mean and standard deviation, its
 distortion from many reparameterised samples per image, and its active units from the variance of the
-posterior means, computed here rather than with ``latent.active_units``.
+posterior means, computed here rather than with ``latent.active_units``. Exercise 3's penalty is tried
+on made-up rates against the written-out maximum and its gradient; its model's rate is the same closed
+form, and its units the same count.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
-from ._common import check_rate_distortion, number, posterior_kl
+from ._common import Posterior, check_rate_distortion, is_close, number, posterior_kl
 
-__all__ = ["check_exercise_1", "check_exercise_2"]
+__all__ = ["check_exercise_1", "check_exercise_2", "check_exercise_3", "check_exercise_3a"]
 
 
 def check_exercise_1(answer: torch.Tensor, betas: list[float], rates: list[float], distortions: list[float]) -> None:
@@ -75,27 +79,8 @@ def check_exercise_2(
     both. Active units: :math:`\operatorname{Var}_x \mathbb{E}_q[z_d] > 0.01` (Burda et al.), with the
     variance over the test images.
     """
-    assert isinstance(answer, dict), ('answer_2 should be a dict {"model": ..., "active_units": ..., "rate": ..., '
-                                      '"distortion": ..., "neg_elbo": ...}')
-    missing = {"model", "active_units", "rate", "distortion", "neg_elbo"} - set(answer)
-    assert not missing, f"answer_2 lacks the key(s) {sorted(missing)}"
-    model = answer["model"]
-    assert hasattr(model, "encode") and hasattr(model, "prior"), "answer_2['model'] should be the trained VAE"
-    assert model.latent_dim == latent_dim, (
-        f"the collapsed setting has {latent_dim} latent dimensions, this model has {model.latent_dim}: "
-        f"train VAE(latent_dim={latent_dim})")
-    units = number(answer["active_units"], "answer_2['active_units']")
-    posterior = posterior_kl(model, x)  # encoded once: the rate, the free-bits rate and the activity
-    mu, kl = posterior.mu, posterior.kl  # (N, latent_dim) each
-    free_bits_rate = torch.clamp(kl.mean(dim=0), min=free_bits).sum().item()  # what the training loss charged
-    variance = ((mu - mu.mean(dim=0)) ** 2).sum(dim=0) / (len(mu) - 1)  # (latent_dim,)
-    expected_units = int((variance > 0.01).sum())
-
-    if units != expected_units:
-        if units == latent_dim - expected_units:
-            raise AssertionError("that counts the INACTIVE units: count the dimensions whose posterior mean varies "
-                                 "over the test images by more than 0.01")
-        raise AssertionError("that is not this model's count of active units: active_units(model, x_test)")
+    posterior = _collapse_model_and_units("answer_2", answer, ("rate", "distortion", "neg_elbo"), x, latent_dim)
+    free_bits_rate = torch.clamp(posterior.kl.mean(dim=0), min=free_bits).sum().item()  # what the training charged
     floored = ("that is the free-bits rate, each dimension's KL floored at the free bits: what the training charged, "
                "not the rate; report the KL itself, elbo_terms(...).rate.mean()")
     adds_floored = "that adds the free-bits rate: the -ELBO is D + R with the true rate R"
@@ -109,3 +94,96 @@ def check_exercise_2(
         f"its rate is not between the collapsed model's and the larger floor's: train it as they were, {retrain}")
     assert distortion_rescued < distortion < distortion_collapsed, (
         f"its distortion is not between the collapsed model's and the larger floor's: train it as they were, {retrain}")
+
+
+def _collapse_model_and_units(name: str, answer: dict, numbers: tuple[str, ...], x: torch.Tensor,
+                              latent_dim: int) -> Posterior:
+    """The checks shared by exercises 2 and 3: ``answer`` is a dict holding a VAE with ``latent_dim``
+    dimensions, its active units and ``numbers``; the units are this model's on ``x``. Returns the
+    model's q(z|x) on ``x`` (``posterior_kl``), encoded once for the rest of the check."""
+    keys = ("model", "active_units", *numbers)
+    assert isinstance(answer, dict), f"{name} should be a dict with the keys {list(keys)}"
+    missing = set(keys) - set(answer)
+    assert not missing, f"{name} lacks the key(s) {sorted(missing)}"
+    model = answer["model"]
+    assert hasattr(model, "encode") and hasattr(model, "prior"), f"{name}['model'] should be the trained VAE"
+    assert model.latent_dim == latent_dim, (
+        f"the collapsed setting has {latent_dim} latent dimensions, this model has {model.latent_dim}: "
+        f"train VAE(latent_dim={latent_dim})")
+    units = number(answer["active_units"], f"{name}['active_units']")
+    posterior = posterior_kl(model, x)
+    mu = posterior.mu  # (N, latent_dim)
+    variance = ((mu - mu.mean(dim=0)) ** 2).sum(dim=0) / (len(mu) - 1)  # (latent_dim,): Var_x E_q[z_d]
+    expected_units = int((variance > 0.01).sum())
+    if units != expected_units:
+        if units == latent_dim - expected_units:
+            raise AssertionError("that counts the INACTIVE units: count the dimensions whose posterior mean varies "
+                                 "over the test images by more than 0.01")
+        raise AssertionError("that is not this model's count of active units: active_units(model, x_test)")
+    return posterior
+
+
+def check_exercise_3a(total_floor: Callable[[torch.Tensor, float], torch.Tensor]) -> None:
+    r"""Exercise 3, the penalty: ``total_floor(rate, floor)`` takes the per-image rates :math:`R_b` of a
+    mini-batch, shape (B,), and returns the scalar
+
+    .. math::
+
+        \max\left(\lambda, \frac{1}{B} \sum_b R_b\right),
+
+    a floor on the batch's mean rate, whose gradient is 0 below the floor and :math:`1/B` per image above
+    it. Tried on a batch of four made-up rates, with a floor above and a floor below their mean.
+    """
+    rates = [2.0, 6.0, 10.0, 30.0]  # mean 12, sum 48
+    for floor in (16.0, 8.0):
+        rate = torch.tensor(rates, requires_grad=True)
+        got = total_floor(rate, floor)
+        assert isinstance(got, torch.Tensor), (
+            "total_floor should return a tensor that carries the gradient: no .item() or float()")
+        assert got.numel() == 1, (
+            f"total_floor should return one number for the whole batch, got shape {tuple(got.shape)}: floor the "
+            "batch's mean rate, not each image's")
+        value = got.detach().double().item()
+        mean = sum(rates) / len(rates)
+        expected = max(floor, mean)
+        if not is_close(value, expected):
+            if is_close(value, sum(max(floor, r) for r in rates) / len(rates)):
+                raise AssertionError("that floors each image's rate and then averages: the floor is on the batch's "
+                                     "mean rate, max(floor, mean of the rates)")
+            if is_close(value, max(floor, sum(rates))):
+                raise AssertionError("that floors the batch's summed rate: average over the images first")
+            if is_close(value, min(floor, mean)):
+                raise AssertionError("that is the smaller of the two: the floor is what is charged at the least, "
+                                     "the larger of the floor and the mean rate")
+            raise AssertionError("total_floor(rate, floor) should be the larger of floor and rate.mean()")
+        assert got.requires_grad, "the result has lost its gradient: keep it a tensor computed from rate"
+        got.backward()
+        gradient = rate.grad.double() if rate.grad is not None else torch.zeros(len(rates), dtype=torch.float64)
+        expected_gradient = 0.0 if floor > mean else 1.0 / len(rates)
+        assert torch.allclose(gradient, torch.full_like(gradient, expected_gradient)), (
+            "the value is right but not its gradient: below the floor the rate must get none, above it each image "
+            "1/B, as the mean gives")
+
+
+def check_exercise_3(answer: dict, x: torch.Tensor, collapsed_rate: float, floor: float, latent_dim: int) -> None:
+    r"""Exercise 3, the model: the collapsed setting (``latent_dim`` dimensions, :math:`\beta` = 30) trained
+    with a floor of ``floor`` nats on the batch's mean rate (``total_floor``), its number of active units and
+    its test rate :math:`R` on the binarized test images ``x``.
+
+    ``answer`` = {"model": the trained VAE, "active_units": A, "rate": R}, the rate a mean over the images in
+    nats per image. Trained as asked, the model has not collapsed (its rate is above ``collapsed_rate`` + 1
+    nat) and takes at most about what is free: above the floor each nat of rate costs :math:`\beta` = 30
+    nats, so its rate stays below ``floor`` + 1.
+    """
+    posterior = _collapse_model_and_units("answer_3", answer, ("rate",), x, latent_dim)
+    rate = number(answer["rate"], "answer_3['rate']")
+    if not is_close(rate, posterior.rate, rtol=1e-3):
+        if is_close(rate, len(x) * posterior.rate, rtol=1e-3):
+            raise AssertionError("that rate is summed over the test images: average it (nats per image)")
+        raise AssertionError("that is not this model's test rate: elbo_terms(model, x_test).rate.mean(), on the "
+                             "binarized test images x_test")
+    retrain = (f"VAE(latent_dim={latent_dim}) after torch.manual_seed(0), trained for NUM_EPOCHS epochs on "
+               f"binarized batches with the loss distortion.mean() + COLLAPSE_BETA * total_floor(rate, {floor:g})")
+    assert rate > collapsed_rate + 1, f"this model has collapsed as the model without a floor did: train it as {retrain}"
+    assert rate < floor + 1, (
+        f"its rate is well above the floor of {floor:g} nats, where each nat costs beta: train it as {retrain}")
