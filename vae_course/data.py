@@ -118,8 +118,9 @@ def binarize(images: torch.Tensor, generator: torch.Generator | None = None) -> 
     r"""Dynamic binarization: :math:`x_\text{bin} \sim \mathrm{Bernoulli}(x)`, each pixel's intensity read as a
     probability.
 
-    Resampled for every mini-batch, this is the protocol behind the MNIST likelihoods in the
-    literature (e.g. Burda et al. 2015), so numbers trained this way can be compared with theirs.
+    Resampled for every mini-batch, this is the protocol behind many published MNIST likelihoods
+    (e.g. Burda et al. 2015), so numbers trained this way can be compared with theirs; others use the
+    one fixed binarization of Larochelle & Murray (2011), whose numbers do not compare directly.
     """
     return torch.bernoulli(images, generator=generator)
 

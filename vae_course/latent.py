@@ -81,7 +81,7 @@ def posterior_sweep(posterior: Distribution, scales: torch.Tensor) -> torch.Tens
 
     ``posterior`` holds one image (batch shape (1,) or ()); the result has shape (len(scales), latent_dim).
     :math:`c = 0` is the posterior mean. Each coordinate alone stays within :math:`q`'s central 95 % for
-    :math:`|c| \le 2`, but jointly :math:`z` lies :math:`\sqrt{d}\,|c|` standard deviations from the mean
+    :math:`|c| \le 1.96` (about 2), but jointly :math:`z` lies :math:`\sqrt{d}\,|c|` standard deviations from the mean
     (:math:`d` = ``latent_dim``): in 20 dimensions, :math:`c = \pm 1` is already as far as a typical sample
     of :math:`q`.
     """

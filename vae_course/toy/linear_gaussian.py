@@ -92,7 +92,8 @@ class LinearGaussian(nn.Module):
 def _standard_normal(model: LinearGaussian) -> MultivariateNormal:
     """p(z) = N(0, I_d) as a MultivariateNormal, so that torch computes KL(q || p(z)) in closed form
     for a full-covariance q (it has no formula for a MultivariateNormal against ``model.prior``, an
-    Independent Normal, and would fall back to Monte Carlo)."""
+    Independent Normal: ``kl_divergence`` raises, and ``objectives.kl_to_prior`` would fall back to Monte
+    Carlo)."""
     zeros = torch.zeros(model.latent_dim, dtype=model.weight.dtype, device=model.weight.device)
     return MultivariateNormal(zeros, scale_tril=torch.diag_embed(torch.ones_like(zeros)), validate_args=False)
 

@@ -31,7 +31,7 @@ def bimodal_mixture(
 
         p(x) = \sum_k w_k \mathcal{N}(x; \mu_k, s_k^2), \quad w_k \ge 0, \quad \sum_k w_k = 1.
 
-    The defaults have two modes, 4 of the wider component's standard deviations apart, with
+    The defaults have two modes 4 apart (5 of the wider component's standard deviations), with
     unequal weights and widths, so the two reverse-KL fits (one per mode) differ.
     """
     weights = torch.tensor(weights, dtype=dtype)
