@@ -164,6 +164,8 @@ def right_floor(rate, floor):
     lambda rate, floor: torch.maximum(rate.mean(), torch.tensor(floor)),
     lambda rate, floor: floor + torch.nn.functional.relu(rate.mean() - floor),
     lambda rate, floor: torch.where(rate.mean() > floor, rate.mean(), torch.full((), floor)),
+    lambda rate, floor: rate.mean() if rate.mean() > floor else torch.tensor(floor),  # no gradient below: right
+    lambda rate, floor: max(rate.mean(), torch.tensor(floor)),
 ])
 def test_exercise_3a_accepts_the_floor_on_the_mean_rate(total_floor):
     nb09.check_exercise_3a(total_floor)
@@ -174,10 +176,12 @@ def test_exercise_3a_accepts_the_floor_on_the_mean_rate(total_floor):
     (lambda rate, floor: torch.clamp(rate.sum(), min=floor), "summed rate"),
     (lambda rate, floor: torch.clamp(rate.mean(), max=floor), "smaller of the two"),
     (lambda rate, floor: torch.clamp(rate, min=floor), "one number for the whole batch"),
-    (lambda rate, floor: max(floor, rate.mean().item()), "tensor that carries the gradient"),
-    (lambda rate, floor: max(floor, rate.mean()), "tensor that carries the gradient"),  # a float when the floor wins
-    (lambda rate, floor: torch.tensor(max(floor, rate.mean().item()), requires_grad=True), "not its gradient"),
+    (lambda rate, floor: max(floor, rate.mean().item()), "not a Python number"),
+    (lambda rate, floor: max(floor, rate.mean()), "Python's max"),  # a float when the floor wins
+    (lambda rate, floor: torch.tensor(max(floor, rate.mean().item()), requires_grad=True), "lost its gradient"),
     (lambda rate, floor: torch.tensor(max(floor, rate.mean().item())), "lost its gradient"),
+    # The right value, but a gradient of 1/B below the floor too.
+    (lambda rate, floor: torch.clamp(rate.mean(), min=floor) + (rate.mean() - rate.mean().detach()), "not its gradient"),
     (lambda rate, floor: torch.clamp(rate.mean(), min=floor) + 0.5, "larger of floor and rate.mean"),
 ])
 def test_exercise_3a_rejects_typical_mistakes(total_floor, message):
@@ -187,7 +191,7 @@ def test_exercise_3a_rejects_typical_mistakes(total_floor, message):
 
 def test_exercise_3a_rejects_a_value_right_only_where_the_floor_does_not_bind():
     # Right above the floor, but no gradient there: the rate would never be pushed down again.
-    with pytest.raises(AssertionError, match="not its gradient"):
+    with pytest.raises(AssertionError, match="lost its gradient"):
         nb09.check_exercise_3a(lambda rate, floor: torch.clamp(rate.mean(), min=floor).detach().requires_grad_())
 
 
@@ -211,6 +215,7 @@ def test_exercise_3_accepts_the_measured_numbers(synthetic_setup):
 @pytest.mark.parametrize("change, message", [
     (lambda v: {"rate": 64 * v["rate"]}, "summed over the test images"),
     (lambda v: {"rate": v["free_bits_rate"]}, "not this model's test rate"),
+    (lambda v: {"rate": v["rate"] + 0.5}, "what the loss charged"),  # check_3's floor, where the rate is below it
     (lambda v: {"active_units": LATENT - v["active_units"]}, "INACTIVE"),
     (lambda v: {"active_units": v["active_units"] + 1}, "count of active units"),
     (lambda v: {"rate": "12"}, "one number"),
@@ -231,3 +236,19 @@ def test_exercise_3_rejects_a_collapsed_model_and_one_above_the_floor(synthetic_
         check_3({"model": model, "rate": values["rate"]}, x, values)
     with pytest.raises(AssertionError, match="32 latent dimensions"):
         check_3(answer_3(VAE(latent_dim=20), values), x, values)
+
+
+def test_exercise_3_rejects_a_model_whose_dimensions_all_sit_at_one_floor():
+    """As the per-dimension free bits leave them: the same mean and variance in every dimension, written
+    into an untrained VAE's last encoder layer, so every dimension's KL is 1/2 (0.25 + e^-1 - 1 + 1)."""
+    torch.manual_seed(0)
+    model = VAE(latent_dim=LATENT, hidden_dims=(16,)).eval()
+    with torch.no_grad():
+        layer = model.encoder[1][-1]
+        layer.weight.zero_()  # the same q(z|x) for every image: no active unit
+        layer.bias[:LATENT], layer.bias[LATENT:] = 0.5, -1.0  # mu = 0.5, log sigma^2 = -1
+    x = (torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(3)) < 0.2).float()
+    rate = LATENT * 0.5 * (0.25 + np.exp(-1.0))
+    with pytest.raises(AssertionError, match="sits near one floor"):
+        nb09.check_exercise_3({"model": model, "active_units": 0, "rate": rate}, x, collapsed_rate=rate - 2,
+                              floor=rate + 0.5, latent_dim=LATENT)

@@ -1,6 +1,6 @@
 """What several exercise checks share: reading a learner's numbers, comparing numbers, the independent
-references for a VAE's rate and distortion (closed form written out, many samples), and the check of a
-measured rate, distortion and -ELBO that notebooks 06 and 09 both ask for."""
+references for a VAE's rate and distortion (closed form written out, many samples), and the checks of a
+measured rate (notebooks 06, 08, 09) and of a rate, distortion and -ELBO (06 and 09)."""
 
 from __future__ import annotations
 
@@ -85,6 +85,19 @@ def reference_distortion(model: torch.nn.Module, x: torch.Tensor, posterior: Pos
     return distortion.mean().item(), math.sqrt(distortion.var(dim=0).mean().item() / x.shape[0])
 
 
+def check_rate(rate: float, posterior: Posterior, num_images: int, method: str,
+               mistakes: Sequence[tuple[float, str]] = ()) -> None:
+    """``rate`` must be the model's test rate, ``posterior``'s closed form (nats per image, a mean over the
+    ``num_images`` images). Else each mistake (a wrong value, its message) is tried, then the rate summed over
+    the images; the last message names the ``method``."""
+    if is_close(rate, posterior.rate, rtol=1e-3):
+        return
+    for wrong, message in [*mistakes, (num_images * posterior.rate,
+                                       "that rate is summed over the test images: average it (nats per image)")]:
+        assert not is_close(rate, wrong, rtol=1e-3), message
+    raise AssertionError(f"that is not this model's test rate: {method}")
+
+
 def check_rate_distortion(name: str, answer: dict, x: torch.Tensor, posterior: Posterior, beta: float,
                           how_to_measure: str, rate_mistakes: Sequence[tuple[float, str]] = (),
                           neg_elbo_mistakes: Sequence[tuple[float, str]] = ()) -> tuple[float, float]:
@@ -108,14 +121,10 @@ def check_rate_distortion(name: str, answer: dict, x: torch.Tensor, posterior: P
     def method(term: str) -> str:
         return f"{how_to_measure} elbo_terms(model, x_test).{term}.mean(), on the binarized test images x_test"
 
-    if not is_close(rate, posterior.rate, rtol=1e-3):
-        for wrong, message in [
-            *rate_mistakes,
-            (beta * posterior.rate, "that is beta * R, the weighted term of the training loss: the rate is the KL itself"),
-            (num_images * posterior.rate, "that rate is summed over the test images: average it (nats per image)"),
-        ]:
-            assert not is_close(rate, wrong, rtol=1e-3), message
-        raise AssertionError(f"that is not this model's test rate: {method('rate')}")
+    check_rate(rate, posterior, num_images, method("rate"), [
+        *rate_mistakes,
+        (beta * posterior.rate, "that is beta * R, the weighted term of the training loss: the rate is the KL itself"),
+    ])
     if abs(distortion - expected_distortion) > 5 * standard_error + 1e-3 * abs(expected_distortion):
         assert not is_close(distortion, num_images * expected_distortion, rtol=0.05), (
             "that distortion is summed over the test images: average it (nats per image)")

@@ -14,7 +14,7 @@ import math
 import torch
 from torch.distributions import ContinuousBernoulli
 
-from ._common import is_close, number, posterior_kl
+from ._common import check_rate, is_close, number, posterior_kl
 
 __all__ = ["check_exercise_1", "check_exercise_2", "check_exercise_3", "continuous_bernoulli_mean_by_integration"]
 
@@ -131,16 +131,13 @@ def check_exercise_3(answer: dict, x: torch.Tensor, rate_of_small_sigma: float, 
         "this model learns its sigma (gaussian_scale=None or 'per_pixel'): fix it, gaussian_scale=1.0")
     assert float(scale) == sigma, f"this model's sigma is fixed at {scale}, not at {sigma:g}: pass gaussian_scale={sigma:g}"
     rate = number(answer["rate"], "answer_3['rate']", hint=": average over the images")
-    expected = posterior_kl(model, x).rate
-    if not is_close(rate, expected, rtol=1e-3):
-        if is_close(rate, x.shape[0] * expected, rtol=1e-3):
-            raise AssertionError("that rate is summed over the test images: average it (nats per image)")
-        if is_close(rate, expected / math.log(2), rtol=1e-3):
-            raise AssertionError("that rate is in bits: keep nats, as the notebook does")
-        if is_close(rate, 2 * sigma**2 * expected, rtol=1e-3):
-            raise AssertionError("that is 2 sigma^2 R, the weighted term of the MSE objective: the rate is the KL itself")
-        raise AssertionError("that is not this model's test rate: measure it as the notebook does, "
-                             "elbo_terms(model, x_test).rate.mean(), on the dequantized test images x_test")
+    posterior = posterior_kl(model, x)
+    check_rate(rate, posterior, len(x), "measure it as the notebook does, elbo_terms(model, x_test).rate.mean(), "
+               "on the dequantized test images x_test", [
+                   (posterior.rate / math.log(2), "that rate is in bits: keep nats, as the notebook does"),
+                   (2 * sigma**2 * posterior.rate,
+                    "that is 2 sigma^2 R, the weighted term of the MSE objective: the rate is the KL itself"),
+               ])
     with torch.no_grad():
         error = (model.reconstruct(x) - x).pow(2).mean().item()
     grey = (x - 0.5).pow(2).mean().item()

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import torch
 
-from ._common import Posterior, check_rate_distortion, is_close, number, posterior_kl
+from ._common import Posterior, check_rate, check_rate_distortion, is_close, number, posterior_kl
 
 __all__ = ["check_exercise_1", "check_exercise_2", "check_exercise_3", "check_exercise_3a"]
 
@@ -124,7 +124,7 @@ def _collapse_model_and_units(name: str, answer: dict, numbers: tuple[str, ...],
 
 
 def check_exercise_3a(total_floor: Callable[[torch.Tensor, float], torch.Tensor]) -> None:
-    r"""Exercise 3, the penalty: ``total_floor(rate, floor)`` takes the per-image rates :math:`R_b` of a
+    r"""Exercise 3 (a), the penalty: ``total_floor(rate, floor)`` takes the per-image rates :math:`R_b` of a
     mini-batch, shape (B,), and returns the scalar
 
     .. math::
@@ -139,51 +139,60 @@ def check_exercise_3a(total_floor: Callable[[torch.Tensor, float], torch.Tensor]
         rate = torch.tensor(rates, requires_grad=True)
         got = total_floor(rate, floor)
         assert isinstance(got, torch.Tensor), (
-            "total_floor should return a tensor that carries the gradient: no .item() or float()")
+            "total_floor should return a tensor computed from rate, not a Python number: no .item() or float(); "
+            "Python's max(floor, ...) returns the float floor when it wins, torch.clamp or torch.maximum do not")
         assert got.numel() == 1, (
             f"total_floor should return one number for the whole batch, got shape {tuple(got.shape)}: floor the "
             "batch's mean rate, not each image's")
         value = got.detach().double().item()
         mean = sum(rates) / len(rates)
-        expected = max(floor, mean)
-        if not is_close(value, expected):
-            if is_close(value, sum(max(floor, r) for r in rates) / len(rates)):
-                raise AssertionError("that floors each image's rate and then averages: the floor is on the batch's "
-                                     "mean rate, max(floor, mean of the rates)")
-            if is_close(value, max(floor, sum(rates))):
-                raise AssertionError("that floors the batch's summed rate: average over the images first")
-            if is_close(value, min(floor, mean)):
-                raise AssertionError("that is the smaller of the two: the floor is what is charged at the least, "
-                                     "the larger of the floor and the mean rate")
+        if not is_close(value, max(floor, mean)):
+            for wrong, message in [
+                (sum(max(floor, r) for r in rates) / len(rates), "that floors each image's rate and then averages: "
+                 "the floor is on the batch's mean rate, max(floor, mean of the rates)"),
+                (max(floor, sum(rates)), "that floors the batch's summed rate: average over the images first"),
+                (min(floor, mean), "that is the smaller of the two: the floor is what is charged at the least, the "
+                 "larger of the floor and the mean rate"),
+            ]:
+                assert not is_close(value, wrong), message
             raise AssertionError("total_floor(rate, floor) should be the larger of floor and rate.mean()")
-        assert got.requires_grad, "the result has lost its gradient: keep it a tensor computed from rate"
-        got.backward()
+        # Below the floor a result that carries no gradient at all is right: a constant floor.
+        if got.requires_grad:
+            got.backward()
         gradient = rate.grad.double() if rate.grad is not None else torch.zeros(len(rates), dtype=torch.float64)
         expected_gradient = 0.0 if floor > mean else 1.0 / len(rates)
+        assert gradient.abs().sum() > 0 or expected_gradient == 0, (
+            "the result has lost its gradient where the mean rate is above the floor: keep it a tensor computed "
+            "from rate (no .item(), no torch.tensor(...) of a number)")
         assert torch.allclose(gradient, torch.full_like(gradient, expected_gradient)), (
             "the value is right but not its gradient: below the floor the rate must get none, above it each image "
             "1/B, as the mean gives")
 
 
 def check_exercise_3(answer: dict, x: torch.Tensor, collapsed_rate: float, floor: float, latent_dim: int) -> None:
-    r"""Exercise 3, the model: the collapsed setting (``latent_dim`` dimensions, :math:`\beta` = 30) trained
+    r"""Exercise 3 (b), the model: the collapsed setting (``latent_dim`` dimensions, :math:`\beta` = 30) trained
     with a floor of ``floor`` nats on the batch's mean rate (``total_floor``), its number of active units and
     its test rate :math:`R` on the binarized test images ``x``.
 
     ``answer`` = {"model": the trained VAE, "active_units": A, "rate": R}, the rate a mean over the images in
     nats per image. Trained as asked, the model has not collapsed (its rate is above ``collapsed_rate`` + 1
-    nat) and takes at most about what is free: above the floor each nat of rate costs :math:`\beta` = 30
-    nats, so its rate stays below ``floor`` + 1.
+    nat), takes at most about what is free (above the floor each nat of rate costs :math:`\beta` = 30 nats of
+    distortion, so its rate stays below ``floor`` + 1), and is not a per-dimension free-bits model, whose
+    floor holds every dimension's KL near it: there the largest dimension's KL is within twice the mean
+    dimension's.
     """
     posterior = _collapse_model_and_units("answer_3", answer, ("rate",), x, latent_dim)
     rate = number(answer["rate"], "answer_3['rate']")
-    if not is_close(rate, posterior.rate, rtol=1e-3):
-        if is_close(rate, len(x) * posterior.rate, rtol=1e-3):
-            raise AssertionError("that rate is summed over the test images: average it (nats per image)")
-        raise AssertionError("that is not this model's test rate: elbo_terms(model, x_test).rate.mean(), on the "
-                             "binarized test images x_test")
+    check_rate(rate, posterior, len(x), "elbo_terms(model, x_test).rate.mean(), on the binarized test images x_test", [
+        (max(floor, posterior.rate), "that is what the loss charged, the floor where the rate is below it: report "
+         "the rate the model pays, elbo_terms(model, x_test).rate.mean()"),
+    ])
     retrain = (f"VAE(latent_dim={latent_dim}) after torch.manual_seed(0), trained for NUM_EPOCHS epochs on "
                f"binarized batches with the loss distortion.mean() + COLLAPSE_BETA * total_floor(rate, {floor:g})")
     assert rate > collapsed_rate + 1, f"this model has collapsed as the model without a floor did: train it as {retrain}"
     assert rate < floor + 1, (
         f"its rate is well above the floor of {floor:g} nats, where each nat costs beta: train it as {retrain}")
+    kl = posterior.kl.mean(dim=0)  # (latent_dim,): each dimension's mean KL
+    assert kl.max() > 2 * kl.mean(), (
+        "every dimension of this model sits near one floor, as under the per-dimension free bits of "
+        f"fit(..., free_bits=...): train it with total_floor in a loop of your own, {retrain}")
