@@ -286,14 +286,14 @@ def _objective(model: nn.Module, x: torch.Tensor, kind: str, beta: float, free_b
         return bce, {"loss": bce, "distortion": bce}
     if kind == "iwae":
         bound, terms = iwae_terms(model, x, num_samples)
-        return -bound, {"loss": -bound, "neg_elbo": terms.distortion + terms.rate,
-                        "rate": terms.rate, "distortion": terms.distortion}
-    posterior = model.encode(x)
-    terms = elbo_terms(model, x, posterior)
-    penalised_rate = free_bits_rate(posterior, model.prior, free_bits) if free_bits else terms.rate
-    per_example = terms.rate if kind == "kl_only" else terms.distortion + beta * penalised_rate
-    return per_example, {"loss": per_example, "neg_elbo": terms.distortion + terms.rate,
-                         "rate": terms.rate, "distortion": terms.distortion}
+        loss = -bound
+    else:
+        posterior = model.encode(x)
+        terms = elbo_terms(model, x, posterior)
+        penalised_rate = free_bits_rate(posterior, model.prior, free_bits) if free_bits else terms.rate
+        loss = terms.rate if kind == "kl_only" else terms.distortion + beta * penalised_rate
+    distortion, rate = terms.distortion, terms.rate
+    return loss, {"loss": loss, "neg_elbo": distortion + rate, "rate": rate, "distortion": distortion}
 
 
 def _record(metrics: dict[str, list[float]], values: dict[str, float]) -> None:
